@@ -1,0 +1,386 @@
+"""Banded ridge regression: one penalty per feature space, chosen per target.
+
+Banded ridge fits ``Y ~ sum_b X_b W_b`` with the penalty ``sum_b lambda_b ||W_b||^2``,
+so that each feature space ("band", for example semantic and acoustic features)
+gets its own regularisation. Writing ``lambda_b = alpha / gamma_b`` with band
+ratios ``gamma`` on the simplex, the problem equals plain ridge with penalty
+``alpha`` on the rescaled design ``[sqrt(gamma_1) X_1, ..., sqrt(gamma_B) X_B]``.
+:class:`BandedRidgeCV` searches the ratios at random (the corners and the centre of
+the simplex, then Dirichlet draws) or over a given grid; for each candidate ratio
+the plain ridge cross-validation scores every alpha, and each target keeps its best
+(ratio, alpha) pair.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from tqdm.auto import tqdm
+
+from ._backend import get_backend
+from ._cv import check_cv
+from ._solvers import ridge_cv_scores, solve_ridge
+from ._validation import check_features_targets, constant_columns
+from .ridge import DEFAULT_ALPHAS, _groups_from
+
+__all__ = ["BandedRidgeCV", "band_ratio_candidates", "delayed_band_columns"]
+
+
+def band_ratio_candidates(n_bands: int, n_iter: int = 20, concentration=(0.1, 1.0), random_state=None) -> np.ndarray:
+    """Band ratios to try, (n_candidates, n_bands), each row on the simplex.
+
+    The first rows are the ``n_bands`` one-hot corners and the uniform ratio; the
+    remaining ``n_iter - n_bands - 1`` rows are Dirichlet draws whose concentration
+    cycles through ``concentration``. Fewer than ``n_bands + 1`` iterations keep
+    the first ``n_iter`` fixed rows. Duplicate rows are dropped.
+    """
+    if not isinstance(n_iter, numbers.Integral) or n_iter < 1:
+        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
+    conc = np.atleast_1d(np.asarray(concentration, dtype=np.float64))
+    if conc.ndim != 1 or conc.size == 0 or np.any(conc <= 0):
+        raise ValueError(f"concentration must be one or more positive numbers, got {concentration!r}")
+    fixed = np.vstack([np.eye(n_bands), np.full((1, n_bands), 1.0 / n_bands)])
+    rng = check_random_state(random_state)
+    n_random = max(int(n_iter) - len(fixed), 0)
+    draws = [rng.dirichlet(np.full(n_bands, conc[i % conc.size])) for i in range(n_random)]
+    rows = np.vstack([fixed[:n_iter], *draws]) if draws else fixed[:n_iter]
+    return _unique_rows(rows / rows.sum(1, keepdims=True))
+
+
+def _unique_rows(rows: np.ndarray) -> np.ndarray:
+    _, first = np.unique(rows, axis=0, return_index=True)
+    return rows[np.sort(first)]
+
+
+def _check_grid(grid, n_bands: int) -> np.ndarray:
+    """User-given ratios (n_candidates, n_bands), non-negative, normalised to sum to one."""
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim == 1 and n_bands == g.size:
+        g = g[None, :]
+    if g.ndim != 2 or g.shape[1] != n_bands or g.shape[0] == 0:
+        raise ValueError(f"grid has shape {g.shape}; expected (n_candidates, {n_bands}), one ratio per band")
+    bad = np.flatnonzero(~np.isfinite(g).all(1) | (g < 0).any(1) | (g.sum(1) <= 0))
+    if bad.size:
+        raise ValueError(
+            f"grid row {bad[0]} = {g[bad[0]].tolist()} is not a valid band ratio; "
+            "ratios must be finite, non-negative and not all zero"
+        )
+    return _unique_rows(g / g.sum(1, keepdims=True))
+
+
+def delayed_band_columns(band_sizes, n_delays: int) -> list[np.ndarray]:
+    """Columns of each band after :class:`~cortexscale.encoding.Delayer`, for ``bands=``.
+
+    The delayer lays its output out delay-major (column ``k * p + j`` is feature ``j``
+    at delay ``k``), so consecutive bands of sizes ``band_sizes`` (summing to ``p``)
+    interleave. Returns one integer array per band, each of length ``size * n_delays``.
+    """
+    sizes = np.asarray(band_sizes)
+    if sizes.ndim != 1 or sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer) or np.any(sizes <= 0):
+        raise ValueError(f"band_sizes must be a non-empty sequence of positive integers, got {band_sizes!r}")
+    p = int(sizes.sum())
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    return [
+        np.concatenate([k * p + np.arange(s, s + n) for k in range(n_delays)]) for s, n in zip(starts, sizes)
+    ]
+
+
+def _band_columns(bands, n_features: int) -> list[np.ndarray]:
+    """Resolve ``bands`` into one sorted integer column array per band; they must partition the columns."""
+    if bands is None:
+        return [np.arange(n_features)]
+    bands = list(bands)
+    if not bands:
+        raise ValueError("bands is empty; give band sizes or one column selector per band")
+    if all(isinstance(b, numbers.Integral) and not isinstance(b, bool) for b in bands):
+        return _columns_from_sizes(np.asarray(bands, dtype=np.int64), n_features)
+    cols = [_select_columns(sel, f"bands[{b}]", n_features) for b, sel in enumerate(bands)]
+    _check_partition(cols, n_features)
+    return cols
+
+
+def _columns_from_sizes(sizes: np.ndarray, n_features: int) -> list[np.ndarray]:
+    bad = np.flatnonzero(sizes <= 0)
+    if bad.size:
+        raise ValueError(f"bands[{bad[0]}] = {sizes[bad[0]]}: every band needs at least one feature")
+    if sizes.sum() != n_features:
+        raise ValueError(
+            f"band sizes {sizes.tolist()} sum to {int(sizes.sum())} but X has {n_features} features; "
+            "the sizes must add up to the number of columns"
+        )
+    return np.split(np.arange(n_features), np.cumsum(sizes)[:-1])
+
+
+def _select_columns(selector, name: str, n_features: int) -> np.ndarray:
+    """Sorted column indices picked by a slice, integer indices or a boolean mask; ``name`` labels errors."""
+    all_cols = np.arange(n_features)
+    if not isinstance(selector, slice):
+        selector = np.asarray(selector)
+        if selector.dtype == bool and selector.shape != (n_features,):
+            raise ValueError(f"{name} is a boolean mask of shape {selector.shape}; expected ({n_features},)")
+        if selector.dtype != bool and not np.issubdtype(selector.dtype, np.integer):
+            raise ValueError(f"{name} must be a slice, integer indices or a boolean mask, got {selector!r}")
+    try:
+        cols = np.unique(all_cols[selector])
+    except IndexError as err:
+        raise ValueError(f"{name} selects columns outside X's {n_features} features: {err}") from None
+    if cols.size == 0:
+        raise ValueError(f"{name} selects no column of X ({n_features} features)")
+    return cols
+
+
+def _check_partition(cols: list[np.ndarray], n_features: int) -> None:
+    counts = np.bincount(np.concatenate(cols), minlength=n_features)
+    missing = np.flatnonzero(counts == 0)
+    if missing.size:
+        raise ValueError(
+            f"column {missing[0]} of X ({n_features} features) is in no band; bands must cover every column"
+        )
+    twice = np.flatnonzero(counts > 1)
+    if twice.size:
+        owners = [b for b, c in enumerate(cols) if twice[0] in c]
+        raise ValueError(f"column {twice[0]} of X is in bands {owners}; each column belongs to exactly one band")
+
+
+def _check_alphas(alphas) -> np.ndarray:
+    a = DEFAULT_ALPHAS if alphas is None else np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"alphas must be a non-empty 1-D array of positive finite numbers, got {alphas!r}")
+    return a
+
+
+def _check_fit_data(estimator, X, y):
+    """Validated X (n_samples, n_features), Y (n_samples, n_targets), and whether ``y`` was 1-D.
+
+    Records ``n_features_in_`` (and feature names) on ``estimator``.
+    """
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
+    X = validate_data(estimator, X, ensure_all_finite=False, ensure_min_samples=1, dtype=np.float64)
+    y = check_array(y, ensure_2d=False, ensure_all_finite=False, ensure_min_samples=1, dtype=np.float64,
+                    input_name="y")
+    return (*check_features_targets(X, y), y.ndim == 1)
+
+
+def _squeeze_target(a: np.ndarray, first: bool) -> np.ndarray:
+    """Drop the target axis (the first for ``coef_``, else the last) after a 1-D ``y``."""
+    return a[0] if first else a[..., 0]
+
+
+class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Ridge with one penalty per feature space, chosen per target by cross-validation.
+
+    Parameters
+    ----------
+    bands : None, sequence of int, or sequence of column selectors
+        The feature spaces. Integers are the sizes of consecutive column blocks
+        and must sum to ``n_features``; selectors (slices, integer index arrays or
+        boolean masks) must partition the columns (see :func:`delayed_band_columns`
+        for delayed features). ``None`` makes one band (plain ridge).
+    alphas : array (n_alphas,), default ``np.logspace(1, 4, 15)``
+        Penalties of the rescaled problem, in the ``(X^T X + alpha I)`` convention.
+    n_iter : int
+        Number of band-ratio candidates: the simplex corners, its centre, then
+        Dirichlet draws. Ignored when ``grid`` is given.
+    concentration : float or sequence of float
+        Dirichlet concentrations, cycled over the random draws (small values put
+        mass near the corners and edges, 1 spreads it uniformly).
+    grid : array (n_candidates, n_bands) or None
+        Explicit band ratios to try (rows are normalised to sum to one).
+    cv, scoring, fit_intercept, backend, dtype
+        As in :class:`~cortexscale.encoding.RidgeCV`.
+    random_state : int, RandomState or None
+        Seeds the Dirichlet draws.
+    progress : bool
+        Show a progress bar over the candidates.
+
+    Attributes
+    ----------
+    After a 1-D ``y`` the target axis is dropped from every per-target attribute.
+
+    coef_ : (n_targets, n_features) weights on the unscaled features.
+    intercept_ : (n_targets,)
+    alpha_ : (n_targets,) chosen penalty of the rescaled problem.
+    band_ratios_ : (n_bands, n_targets) chosen ratios ``gamma`` (columns sum to one).
+    band_alphas_ : (n_bands, n_targets) effective penalty of each band, ``alpha_ / gamma``;
+        ``inf`` for a band a target does not use.
+    deltas_ : (n_bands, n_targets) log band weights ``log(gamma / alpha_)`` as in
+        himalaya's ``MultipleKernelRidgeCV`` (``-inf`` for an unused band).
+    candidates_ : (n_candidates, n_bands) the ratios tried.
+    cv_scores_ : (n_candidates, n_targets) best mean validation score over alphas per candidate.
+    best_score_ : (n_targets,) mean validation score of the chosen pair (NaN for constant targets).
+    bands_ : list of n_bands integer column arrays.
+    n_features_in_ : int
+    """
+
+    corner_warning_fraction = 0.5
+
+    def __init__(
+        self,
+        bands=None,
+        alphas=None,
+        n_iter=20,
+        concentration=(0.1, 1.0),
+        grid=None,
+        cv=5,
+        scoring="correlation",
+        fit_intercept=True,
+        backend="auto",
+        dtype="float32",
+        random_state=None,
+        progress=True,
+    ):
+        self.bands = bands
+        self.alphas = alphas
+        self.n_iter = n_iter
+        self.concentration = concentration
+        self.grid = grid
+        self.cv = cv
+        self.scoring = scoring
+        self.fit_intercept = fit_intercept
+        self.backend = backend
+        self.dtype = dtype
+        self.random_state = random_state
+        self.progress = progress
+
+    def fit(self, X, y, groups=None, run_lengths=None):
+        """Search band ratios and alphas per target, then refit every target on all samples.
+
+        X: (n_samples, n_features); y: (n_samples,) or (n_samples, n_targets);
+        groups: (n_samples,) run labels, or run_lengths: (n_runs,), for ``cv="runs"`` or group splitters.
+        """
+        X, Y, y_1d = _check_fit_data(self, X, y)
+        self.bands_ = _band_columns(self.bands, X.shape[1])
+        alphas = _check_alphas(self.alphas)
+        n_bands = len(self.bands_)
+        if self.grid is None:
+            self.candidates_ = band_ratio_candidates(n_bands, self.n_iter, self.concentration, self.random_state)
+        else:
+            self.candidates_ = _check_grid(self.grid, n_bands)
+        splits = check_cv(self.cv, X.shape[0], _groups_from(groups, run_lengths, X.shape[0]))
+        const = constant_columns(Y, "y")
+        x_mean, y_mean = self._means(X, Y)
+        Xc, Yc = X - x_mean, Y - y_mean
+        backend = get_backend(self.backend, self.dtype)
+        cand, alpha_idx = self._search(Xc, Yc, alphas, splits, backend, const)
+        coef = self._refit(Xc, Yc, alphas, cand, alpha_idx, backend)
+        self._set_results(coef, x_mean, y_mean, alphas, cand, alpha_idx, y_1d=y_1d)
+        self._warn_saturation(alphas, cand, alpha_idx, const)
+        return self
+
+    def _means(self, X, Y):
+        if not self.fit_intercept:
+            return np.zeros(X.shape[1]), np.zeros(Y.shape[1])
+        return X.mean(0), Y.mean(0)
+
+    def _scaled(self, Xc: np.ndarray, gamma: np.ndarray):
+        """Columns of the bands with non-zero ratio, each scaled by sqrt(ratio): (cols, scale, design)."""
+        used = [b for b in range(len(gamma)) if gamma[b] > 0]
+        cols = np.concatenate([self.bands_[b] for b in used])
+        scale = np.concatenate([np.full(self.bands_[b].size, np.sqrt(gamma[b])) for b in used])
+        return cols, scale, np.asarray(Xc[:, cols] * scale, dtype=self.dtype)
+
+    def _search(self, Xc, Yc, alphas, splits, backend, const):
+        """Per target, the best candidate and alpha index: two (n_targets,) int arrays.
+
+        Constant targets (``const``, (n_targets,) bool) score NaN and keep the first pair.
+        """
+        n_targets = Yc.shape[1]
+        best = np.full(n_targets, -np.inf)
+        cand = np.zeros(n_targets, dtype=np.intp)
+        alpha_idx = np.zeros(n_targets, dtype=np.intp)
+        self.cv_scores_ = np.full((len(self.candidates_), n_targets), np.nan)
+        Ys = np.asarray(Yc, dtype=self.dtype)
+        for c, gamma in enumerate(tqdm(self.candidates_, disable=not self.progress, desc="banded ridge")):
+            _, _, Xs = self._scaled(Xc, gamma)
+            scores = ridge_cv_scores(Xs, Ys, alphas, splits, scoring=self.scoring, backend=backend, dtype=self.dtype,
+                                     fit_intercept=False)
+            filled = np.where(np.isnan(scores) | const, -np.inf, scores)
+            top = filled.argmax(0)
+            top_score = filled[top, np.arange(n_targets)]
+            self.cv_scores_[c] = np.where(np.isfinite(top_score), top_score, np.nan)
+            better = top_score > best
+            best[better], cand[better], alpha_idx[better] = top_score[better], c, top[better]
+        self.best_score_ = np.where(np.isfinite(best), best, np.nan)
+        return cand, alpha_idx
+
+    def _refit(self, Xc, Yc, alphas, cand, alpha_idx, backend) -> np.ndarray:
+        """Weights on the unscaled features, (n_features, n_targets); targets sharing a ratio share one solve."""
+        coef = np.zeros((Xc.shape[1], Yc.shape[1]))
+        for c in np.unique(cand):
+            targets = np.flatnonzero(cand == c)
+            cols, scale, Xs = self._scaled(Xc, self.candidates_[c])
+            Ys = np.asarray(Yc[:, targets], dtype=self.dtype)
+            W = solve_ridge(Xs, Ys, alphas[alpha_idx[targets]], backend=backend, dtype=self.dtype)
+            coef[np.ix_(cols, targets)] = scale[:, None] * backend.to_numpy(W).astype(np.float64)
+        return coef
+
+    def _set_results(self, coef, x_mean, y_mean, alphas, cand, alpha_idx, y_1d: bool):
+        gamma = self.candidates_[cand].T
+        alpha = alphas[alpha_idx]
+        with np.errstate(divide="ignore"):
+            band_alphas = alpha[None, :] / gamma
+            deltas = np.log(gamma) - np.log(alpha)[None, :]
+        per_target = {
+            "alpha_": alpha, "band_ratios_": gamma, "band_alphas_": band_alphas, "deltas_": deltas,
+            "best_score_": self.best_score_, "cv_scores_": self.cv_scores_,
+            "coef_": coef.T, "intercept_": y_mean - x_mean @ coef,
+        }  # fmt: skip
+        for name, value in per_target.items():
+            setattr(self, name, _squeeze_target(value, name == "coef_") if y_1d else value)
+        if y_1d:
+            self.alpha_, self.best_score_, self.intercept_ = (
+                float(self.alpha_), float(self.best_score_), float(self.intercept_)
+            )
+
+    def _warn_saturation(self, alphas, cand, alpha_idx, const):
+        ok = ~const
+        n_low = int(np.sum(ok & (alpha_idx == 0)))
+        n_high = int(np.sum(ok & (alpha_idx == len(alphas) - 1)))
+        if len(alphas) > 1 and n_low + n_high:
+            warnings.warn(
+                f"{n_low} of {ok.sum()} targets chose the smallest alpha ({alphas[0]:g}) and {n_high} the "
+                f"largest ({alphas[-1]:g}); widen the alpha grid",
+                UserWarning,
+                stacklevel=3,
+            )
+        n_bands = len(self.bands_)
+        corner = ok & (self.candidates_[cand].max(1) == 1.0)
+        if n_bands > 1 and corner.sum() > self.corner_warning_fraction * max(ok.sum(), 1):
+            per_band = np.bincount(self.candidates_[cand[corner]].argmax(1), minlength=n_bands)
+            warnings.warn(
+                f"{int(corner.sum())} of {ok.sum()} targets use a single band (per band: {per_band.tolist()}); "
+                "the other bands add nothing for them, or the ratio search is too coarse (raise n_iter)",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def predict(self, X):
+        """Predictions (n_samples, n_targets), or (n_samples,) after a 1-D ``y``."""
+        X = self._validate_predict_data(X)
+        return X @ self.coef_.T + self.intercept_
+
+    def predict_per_band(self, X):
+        """Each band's contribution (n_bands, n_samples, n_targets), or (n_bands, n_samples) after a 1-D ``y``.
+
+        The intercept is not included: ``predict(X) == predict_per_band(X).sum(0) + intercept_``.
+        """
+        X = self._validate_predict_data(X)
+        return np.stack([X[:, cols] @ self.coef_.T[cols] for cols in self.bands_])
+
+    def _validate_predict_data(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, ensure_all_finite=False, dtype=np.float64)
+        X, _ = check_features_targets(X, min_samples=1)
+        return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        return tags

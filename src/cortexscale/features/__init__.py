@@ -1,0 +1,1 @@
+"""features stage of the cortexscale pipeline (filled in by later issues)."""

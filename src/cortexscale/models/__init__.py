@@ -1,0 +1,1 @@
+"""models stage of the cortexscale pipeline (filled in by later issues)."""

@@ -1,0 +1,1 @@
+"""report stage of the cortexscale pipeline (filled in by later issues)."""

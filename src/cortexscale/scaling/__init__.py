@@ -1,0 +1,1 @@
+"""scaling stage of the cortexscale pipeline (filled in by later issues)."""

@@ -1,0 +1,1 @@
+"""study stage of the cortexscale pipeline (filled in by later issues)."""

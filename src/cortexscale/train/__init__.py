@@ -1,0 +1,1 @@
+"""train stage of the cortexscale pipeline (filled in by later issues)."""

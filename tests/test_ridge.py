@@ -1,0 +1,245 @@
+"""RidgeCV: exactness against scikit-learn and himalaya, every backend and method, bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from cortexscale.encoding import Bootstrap, Delayer, RidgeCV, available_backends, check_cv
+from cortexscale.encoding._backend import get_backend
+from cortexscale.encoding._solvers import ridge_cv
+
+BACKENDS = available_backends()
+METHODS = ["dual", "primal", "general"]
+
+
+def _problem(n, p, t, seed=0, snr=1.0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    W = rng.standard_normal((p, t)) / np.sqrt(p)
+    Y = snr * X @ W + rng.standard_normal((n, t))
+    return X, Y
+
+
+def _naive_cv_scores(X, Y, alphas, splits):
+    """Correlation per alpha and target, averaged over folds, from explicit solves."""
+    out = np.zeros((len(alphas), Y.shape[1]))
+    for tr, va in splits:
+        for a, alpha in enumerate(alphas):
+            W = np.linalg.solve(X[tr].T @ X[tr] + alpha * np.eye(X.shape[1]), X[tr].T @ Y[tr])
+            P, y = X[va] @ W, Y[va]
+            yc, pc = y - y.mean(0), P - P.mean(0)
+            out[a] += (yc * pc).sum(0) / np.sqrt((yc**2).sum(0) * (pc**2).sum(0))
+    return out / len(splits)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(60, 90), (150, 25)])
+def test_fixed_alpha_matches_sklearn_ridge(backend, shape):
+    X, Y = _problem(*shape, 4)
+    X = X + 2.0
+    Y = Y + 5.0
+    ours = RidgeCV(alphas=[3.0], backend=backend, dtype="float64").fit(X, Y)
+    ref = Ridge(alpha=3.0).fit(X, Y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-5, atol=1e-10)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-5, atol=1e-10)
+    np.testing.assert_allclose(ours.predict(X[:9]), ref.predict(X[:9]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("cv", [4, Bootstrap(n_boots=3, chunk_len=6, random_state=1)])
+def test_cv_scores_match_naive_solves(backend, method, cv):
+    X, Y = _problem(70, 40, 5, seed=1)
+    alphas = np.logspace(0, 3, 5)
+    splits = check_cv(cv, len(X))
+    res = ridge_cv(X, Y, alphas, splits, method=method, backend=backend, dtype="float64")
+    np.testing.assert_allclose(res.cv_scores, _naive_cv_scores(X, Y, alphas, splits), atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_agrees_with_float64_to_1e5(backend):
+    X, Y = _problem(120, 80, 30, seed=2, snr=2.0)
+    X_test, Y_test = _problem(40, 80, 30, seed=3)
+    m32 = RidgeCV(backend=backend, dtype="float32").fit(X, Y)
+    m64 = RidgeCV(backend="numpy", dtype="float64").fit(X, Y)
+    assert np.array_equal(m32.alpha_, m64.alpha_)
+    np.testing.assert_allclose(m32.cv_scores_, m64.cv_scores_, atol=1e-5)
+    np.testing.assert_allclose(m32.predict(X_test), m64.predict(X_test), atol=1e-4)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_methods_and_backends_agree(fit_intercept):
+    X, Y = _problem(90, 60, 12, seed=4)
+    preds = []
+    for backend in BACKENDS:
+        for method in METHODS:
+            m = RidgeCV(method=method, backend=backend, dtype="float64", fit_intercept=fit_intercept).fit(X, Y)
+            preds.append((m.alpha_, m.predict(X[:10])))
+    for alpha, pred in preds[1:]:
+        assert np.array_equal(alpha, preds[0][0])
+        np.testing.assert_allclose(pred, preds[0][1], atol=1e-8)
+
+
+@pytest.mark.parametrize("kernel", [False, True])
+def test_neg_mse_matches_himalaya(kernel):
+    from himalaya.backend import set_backend
+    from himalaya.kernel_ridge import KernelRidgeCV as HKernelRidgeCV
+    from himalaya.ridge import RidgeCV as HRidgeCV
+
+    set_backend("numpy", on_error="raise")
+    X, Y = _problem(150, 60, 40, seed=5, snr=1.5)
+    X_test, Y_test = _problem(50, 60, 40, seed=6)
+    alphas = np.logspace(-1, 4, 12)
+    splits = check_cv(5, len(X))
+    Est = HKernelRidgeCV if kernel else HRidgeCV
+    ref = Est(alphas=alphas, cv=splits, fit_intercept=False).fit(X, Y)
+    ours = RidgeCV(alphas=alphas, cv=splits, scoring="neg_mse", fit_intercept=False, dtype="float64").fit(X, Y)
+    np.testing.assert_allclose(ours.alpha_, np.asarray(ref.best_alphas_), rtol=1e-12)
+    r_ref = _corr(Y_test, np.asarray(ref.predict(X_test)))
+    r_ours = _corr(Y_test, ours.predict(X_test))
+    assert np.max(np.abs(r_ref - r_ours)) <= 1e-5
+
+
+def _corr(a, b):
+    a, b = a - a.mean(0), b - b.mean(0)
+    return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
+
+
+@pytest.mark.parametrize("scoring", ["correlation", "r2", "neg_mse"])
+def test_scoring_picks_the_alpha_it_scores_best(scoring):
+    X, Y = _problem(100, 50, 8, seed=7)
+    m = RidgeCV(scoring=scoring, dtype="float64").fit(X, Y)
+    assert m.cv_scores_.shape == (15, 8)
+    np.testing.assert_array_equal(m.best_score_, np.nanmax(m.cv_scores_, axis=0))
+
+
+def test_delays_inside_ridge_equal_delayer_pipeline():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((120, 6))
+    Y = rng.standard_normal((120, 4)) + np.roll(X[:, :4], 2, axis=0)
+    runs = np.repeat([0, 1, 2], [40, 50, 30])
+    lengths = [40, 50, 30]
+    inner = RidgeCV(delays=(1, 2, 3, 4), cv="runs", dtype="float64").fit(X, Y, groups=runs)
+    Xd = Delayer(delays=(1, 2, 3, 4)).fit_transform(X, run_lengths=lengths)
+    outer = RidgeCV(cv="runs", dtype="float64").fit(Xd, Y, groups=runs)
+    np.testing.assert_array_equal(inner.alpha_, outer.alpha_)
+    np.testing.assert_allclose(inner.coef_, outer.coef_, atol=1e-8)
+    np.testing.assert_allclose(inner.predict(X, groups=runs), outer.predict(Xd), atol=1e-8)
+    pipe = make_pipeline(Delayer(delays=(1, 2, 3, 4)), RidgeCV(cv="runs", dtype="float64"))
+    pipe.fit(X, Y, ridgecv__groups=runs)
+    assert pipe.predict(X).shape == Y.shape
+
+
+def test_target_batches_do_not_change_results():
+    X, Y = _problem(80, 100, 23, seed=9)
+    full = RidgeCV(dtype="float64").fit(X, Y)
+    batched = RidgeCV(dtype="float64", target_batch=5).fit(X, Y)
+    np.testing.assert_array_equal(full.alpha_, batched.alpha_)
+    np.testing.assert_allclose(full.coef_, batched.coef_, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["dual", "primal"])
+def test_coarse_to_fine_finds_the_grid_optimum(method):
+    X, Y = _problem(120, 60, 200, seed=10, snr=1.0)
+    alphas = np.logspace(0, 4, 13)
+    grid = RidgeCV(alphas=alphas, method=method, dtype="float64").fit(X, Y)
+    fast = RidgeCV(alphas=alphas, method=method, dtype="float64", alpha_search="coarse_to_fine").fit(X, Y)
+    assert np.mean(grid.alpha_ == fast.alpha_) >= 0.97
+    seen = ~np.isnan(fast.cv_scores_)
+    assert seen.mean() < 0.75
+    np.testing.assert_allclose(fast.cv_scores_[seen], grid.cv_scores_[seen], atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["dual", "primal"])
+def test_bf16_selection_keeps_a_float32_refit(method):
+    X, Y = _problem(200, 120, 100, seed=11, snr=2.0)
+    ref = RidgeCV(method=method, backend="torch").fit(X, Y)
+    low = RidgeCV(method=method, backend="torch", select_precision="bf16").fit(X, Y)
+    same = low.alpha_ == ref.alpha_
+    assert same.mean() >= 0.85
+    np.testing.assert_allclose(low.coef_[same], ref.coef_[same], atol=1e-5)
+
+
+def test_eigh_failure_falls_back_with_a_warning(monkeypatch):
+    B = get_backend("numpy", "float32")
+    calls = {"n": 0}
+    real = type(B)._eigh
+
+    def flaky(self, a):
+        calls["n"] += 1
+        if a.dtype == np.float32:
+            raise np.linalg.LinAlgError("did not converge")
+        return real(self, a)
+
+    monkeypatch.setattr(type(B), "_eigh", flaky)
+    monkeypatch.setattr(type(B), "small_eigh", 0)
+    X, Y = _problem(50, 30, 3, seed=12)
+    with pytest.warns(RuntimeWarning, match="retrying in float64"):
+        m = RidgeCV(backend="numpy", dtype="float32").fit(X, Y)
+    ref = RidgeCV(backend="numpy", dtype="float64").fit(X, Y)
+    np.testing.assert_allclose(m.coef_, ref.coef_, atol=1e-4)
+
+
+def test_saturation_warning_counts_targets():
+    X, Y = _problem(100, 10, 6, seed=13, snr=5.0)
+    with pytest.warns(UserWarning, match=r"6 of 6 targets chose the smallest alpha"):
+        m = RidgeCV(alphas=np.logspace(3, 6, 4)).fit(X, Y)
+    assert m.n_saturated_ == (6, 0) or m.n_saturated_[0] == 6
+
+
+def test_constant_target_scores_nan_and_does_not_crash():
+    X, Y = _problem(60, 10, 3, seed=14)
+    Y[:, 1] = 4.0
+    with pytest.warns(UserWarning, match="1 of 3 targets in Y are constant"):
+        m = RidgeCV().fit(X, Y)
+    assert np.isnan(m.best_score_[1]) and np.all(np.isfinite(m.best_score_[[0, 2]]))
+    np.testing.assert_allclose(m.predict(X)[:, 1], 4.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda X, Y: (np.where(np.arange(X.size).reshape(X.shape) == 17, np.nan, X), Y), r"X of shape \(40, 5\) contains NaN \(first at index \(3, 2\)\)"),
+        (lambda X, Y: (X, np.where(np.arange(Y.size).reshape(Y.shape) == 5, np.inf, Y)), r"Y of shape \(40, 3\) contains inf \(first at index \(1, 2\)\)"),
+        (lambda X, Y: (X, Y[:-2]), r"X has 40 samples \(shape \(40, 5\)\) but Y has 38"),
+        (lambda X, Y: (X[:6], Y[:6]), r"cv=5 contiguous folds need at least 10 samples"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(mutate, match):
+    X, Y = _problem(40, 5, 3, seed=15)
+    X, Y = mutate(X, Y)
+    with pytest.raises(ValueError, match=match):
+        RidgeCV().fit(X, Y)
+
+
+def test_empty_run_and_bad_params_are_named():
+    X, Y = _problem(40, 5, 3, seed=16)
+    with pytest.raises(ValueError, match=r"run_lengths\[1\] = 0"):
+        RidgeCV(delays=(1, 2)).fit(X, Y, run_lengths=[20, 0, 20])
+    with pytest.raises(ValueError, match=r"alphas\[1\] = -1"):
+        RidgeCV(alphas=[1.0, -1.0]).fit(X, Y)
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        RidgeCV(scoring="mae").fit(X, Y)
+    with pytest.raises(ValueError, match="needs groups"):
+        RidgeCV(cv="runs").fit(X, Y)
+
+
+def test_cv_accepts_sklearn_splitters():
+    X, Y = _problem(60, 8, 2, seed=17)
+    a = RidgeCV(cv=KFold(4), dtype="float64").fit(X, Y)
+    b = RidgeCV(cv=list(KFold(4).split(X)), dtype="float64").fit(X, Y)
+    np.testing.assert_allclose(a.cv_scores_, b.cv_scores_)
+
+
+@parametrize_with_checks(
+    [RidgeCV(cv=2, dtype="float64"), RidgeCV(cv=2, backend="numpy", dtype="float64", alphas=[0.1, 1.0])]
+)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)
