@@ -161,7 +161,8 @@ def test_scores_report_each_space_and_the_stack():
     assert model.cv_scores_.shape == (3, 6)
     scores = model.score_spaces(X[300:], Y[300:])
     assert scores.shape == (3, 6)
-    np.testing.assert_allclose(scores[2], [np.corrcoef(a, b)[0, 1] for a, b in zip(model.predict(X[300:]).T, Y[300:].T)])
+    stacked = model.predict(X[300:])
+    np.testing.assert_allclose(scores[2], [np.corrcoef(a, b)[0, 1] for a, b in zip(stacked.T, Y[300:].T)])
     # both spaces carry signal, so their combination predicts better than either alone
     assert np.all(scores[2] > scores[:2].max(0))
 
@@ -186,6 +187,20 @@ def test_groups_reach_the_splitter_and_the_base_estimators():
     groups = np.repeat([0, 1, 2], 30)
     model = two_spaces(GroupAware(), Ridge(), cv="runs").fit(X, Y, groups=groups)
     np.testing.assert_array_equal(model.estimators_[0].groups_seen_, [0, 1, 2])
+    by_lengths = two_spaces(GroupAware(), Ridge(), cv="runs").fit(X, Y, run_lengths=[30, 30, 30])
+    np.testing.assert_allclose(by_lengths.weights_, model.weights_)
+
+
+def test_only_held_out_samples_enter_the_weights():
+    X, Y = two_space_data(n=100, t=4, shares=(0.5, 0.5), noise=1.0, seed=13)
+    idx = np.arange(100)
+    splits = [(idx[40:], idx[:20]), (np.r_[idx[:20], idx[40:]], idx[20:40])]
+    model = two_spaces(Ridge(), Ridge(), cv=splits, store_cv_predictions=True).fit(X, Y)
+    np.testing.assert_array_equal(model.cv_predictions_[:, 40:], 0.0)
+    held = model.cv_predictions_[:, :40]
+    np.testing.assert_allclose(model.weights_, simplex_least_squares(held, Y[:40]))
+    ref = Ridge().fit(X[40:, :6], Y[40:]).predict(X[:20, :6])
+    np.testing.assert_allclose(held[0, :20], ref)
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def test_alice_matches_a_regex_reading_of_the_file(alice_words):
     assert len(every) == len(rows)
     np.testing.assert_array_equal(every["onset"], [float(r[0]) for r in rows])
     np.testing.assert_allclose(every["duration"], [float(r[1]) - float(r[0]) for r in rows])
-    labels = [r[2].strip() for r in rows]  # one label in the file is "and " with a trailing space
+    labels = [r[2].strip() for r in rows]  # three labels in the file end in a space, e.g. "and "
     assert list(alice_words["value"]) == [label for label in labels if label not in ("sp", "")]
     assert textgrid_tiers(ALICE_TEXTGRID) == ["word"]
 

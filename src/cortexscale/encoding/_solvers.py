@@ -235,13 +235,33 @@ def choose_method(n_samples: int, n_features: int, splits, n_alphas: int) -> str
 
 # --------------------------------------------------------------------------- result
 @dataclass
+class FactoredDual:
+    """Dual weights kept as ``basis @ weights``: basis (n, n), weights (n, n_targets).
+
+    Predictions multiply the (n_new, n) kernel by the basis first, which is far
+    cheaper than forming the (n, n_targets) dual weights during ``fit``.
+    """
+
+    basis: object
+    weights: object
+
+    def left_multiply(self, K):
+        """``K @ basis @ weights`` for K (m, n) -> (m, n_targets)."""
+        return (K @ self.basis) @ self.weights
+
+    def dense(self):
+        return self.basis @ self.weights
+
+
+
+@dataclass
 class RidgeCVResult:
     """Output of :func:`ridge_cv`.
 
     cv_scores: (n_alphas, n_targets) mean validation score, NaN where not evaluated.
     best_index: (n_targets,) index of the chosen alpha.
     coef: (n_features, n_targets) primal weights, or None when ``dual_coef`` is set.
-    dual_coef: (n_samples, n_targets) dual weights of the training design, or None.
+    dual_coef: :class:`FactoredDual` dual weights of the training design, or None.
     """
 
     cv_scores: np.ndarray
@@ -306,11 +326,15 @@ class _DualCV:
                 A = A + part
         else:
             A = self.U.T @ Y
-        return A, [A - part for part in parts]
+        A_train = [A - part for part in parts]
+        if self.lowp:
+            A_train = [self.B.to_lowp(a) for a in A_train]
+        return A, A_train
 
     def predictions(self, i, alpha, A_train):
-        R = self.operators(alpha)[i]
-        return -(self.B.matmul_lowp(R, A_train) if self.lowp else R @ A_train)
+        """Held-out predictions (n_val, k) of split i from its ``U_t^T Y_t`` columns (n, k)."""
+        pred = self.operators(alpha)[i] @ A_train
+        return -(self.B.astype(pred, self.B.dtype_name) if self.lowp else pred)
 
 
 def _rows(B: Backend, idx: np.ndarray):
@@ -471,7 +495,7 @@ def _run_dual(B, design, Y, alphas, splits, scorer, lowp, alpha_search, target_b
     cv = _DualCV(B, design.kernel(B), splits, lowp)
     t = Y.shape[1]
     all_scores = np.full((len(alphas), t), np.nan)
-    dual_coef = B.zeros((design.n_samples, t)) if refit else None
+    dual_weights = B.zeros((design.n_samples, t)) if refit else None
     n_eval = 0
     rows_per_target = design.n_samples * (len(splits) + 3)
     for sl in tqdm(list(_target_batches(t, rows_per_target, target_batch)), disable=not progress, desc="ridge"):
@@ -492,7 +516,8 @@ def _run_dual(B, design, Y, alphas, splits, scorer, lowp, alpha_search, target_b
         all_scores[:, sl] = scores
         if refit:
             W = 1.0 / (cv.d[:, None] + B.asarray(alphas[_select(scores)])[None, :])
-            dual_coef[:, sl] = cv.U @ (A * W)
+            dual_weights[:, sl] = A * W
+    dual_coef = FactoredDual(cv.U, dual_weights) if refit else None
     return RidgeCVResult(all_scores, _select(all_scores), dual_coef=dual_coef, n_evaluated=n_eval)
 
 

@@ -49,6 +49,7 @@ def band_ratio_candidates(n_bands: int, n_iter: int = 20, concentration=(0.1, 1.
     n_random = max(int(n_iter) - len(fixed), 0)
     draws = [rng.dirichlet(np.full(n_bands, conc[i % conc.size])) for i in range(n_random)]
     rows = np.vstack([fixed[:n_iter], *draws]) if draws else fixed[:n_iter]
+    rows = rows[np.isfinite(rows).all(1) & (rows.sum(1) > 0)]
     return _unique_rows(rows / rows.sum(1, keepdims=True))
 
 
@@ -216,6 +217,16 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     best_score_ : (n_targets,) mean validation score of the chosen pair (NaN for constant targets).
     bands_ : list of n_bands integer column arrays.
     n_features_in_ : int
+
+    Notes
+    -----
+    Band ``b`` of a target is penalised by ``band_alphas_[b] = alpha_ / gamma_b``, so
+    with ratios summing to one every band's penalty is at least ``alpha_`` (the uniform
+    ratio gives each of B bands ``B * alpha_``). With the same ratios, folds and
+    ``scoring="neg_mse"``, ``fit_intercept=False``, the choices and ``deltas_`` equal
+    himalaya's random search. Ties between candidates go to the earlier one. A
+    UserWarning counts targets at either end of the alpha grid, and another one fires
+    when most targets use a single band.
     """
 
     corner_warning_fraction = 0.5

@@ -194,7 +194,8 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         y_mean = res.extras["y_mean"]
         self._y_mean = None if y_mean is None else B.to_numpy(y_mean)
         self._coef = None if res.coef is None else B.to_numpy(res.coef)
-        self.dual_coef_ = None if res.dual_coef is None else B.to_numpy(res.dual_coef)
+        self._dual = res.dual_coef
+        self._dual_dense = None
         self.intercept_ = self._intercept()
         if self._y_1d:
             self.alpha_, self.best_score_ = self.alpha_[0], self.best_score_[0]
@@ -214,11 +215,21 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             )
 
     # ------------------------------------------------------------------ solution
+    @property
+    def dual_coef_(self):
+        """Dual weights (n_samples, n_targets) of the training design; None for the primal method."""
+        check_is_fitted(self, "cv_scores_")
+        if self._dual is None:
+            return None
+        if self._dual_dense is None:
+            self._dual_dense = self._backend.to_numpy(self._dual.dense())
+        return self._dual_dense
+
     def _primal(self) -> np.ndarray:
         """Weights of the (delayed) design, (n_features, n_targets)."""
         if self._coef is None:
             B = self._backend
-            self._coef = B.to_numpy(self._design.rmatmul(B, B.asarray(self.dual_coef_)))
+            self._coef = B.to_numpy(self._design.rmatmul(B, self._dual.dense()))
         return self._coef
 
     @property
@@ -228,11 +239,15 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return coef[0] if self._y_1d else coef
 
     def _intercept(self) -> np.ndarray:
+        """``y_mean - x_mean @ coef`` (n_targets,), through the dual weights when there are any."""
         n_targets = self.cv_scores_.shape[1]
         if self._y_mean is None:
             return np.zeros(n_targets)
-        mean = self._backend.to_numpy(self._design.mean)
-        return self._y_mean - mean @ self._primal()
+        B, design = self._backend, self._design
+        if self._dual is None:
+            return self._y_mean - B.to_numpy(design.mean) @ self._coef
+        row = design.matmul(B, design.mean[:, None]).T
+        return self._y_mean - B.to_numpy(self._dual.left_multiply(row))[0]
 
     def predict(self, X, groups=None, run_lengths=None):
         """Predict (n_samples, n_targets), or (n_samples,) for a model fit on 1-D y.
@@ -245,8 +260,8 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         B = self._backend
         g = _groups_from(groups, run_lengths, X.shape[0])
         new = self._design.like(B.asarray(X), None if g is None else np.unique(g, return_inverse=True)[1])
-        if self.dual_coef_ is not None:
-            pred = B.to_numpy(new.kernel(B, self._design) @ B.asarray(self.dual_coef_))
+        if self._dual is not None:
+            pred = B.to_numpy(self._dual.left_multiply(new.kernel(B, self._design)))
         else:
             pred = B.to_numpy(new.matmul(B, B.asarray(self._coef)))
         if self._y_mean is not None:

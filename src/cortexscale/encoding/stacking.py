@@ -25,6 +25,7 @@ from ._cv import check_cv
 from ._validation import check_features_targets
 from .banded import _check_fit_data, _select_columns
 from .metrics import correlation_score
+from .ridge import _groups_from
 
 __all__ = ["StackedRegression", "project_simplex", "simplex_least_squares"]
 
@@ -44,7 +45,10 @@ def project_simplex(V: np.ndarray) -> np.ndarray:
 
 
 def _normal_equations(P: np.ndarray, Y: np.ndarray):
-    """Per-target Gram ``G`` (n_targets, K, K) and ``b`` (n_targets, K) of the predictions, scaled to unit mean diagonal."""
+    """Per-target Gram ``G`` (n_targets, K, K) and ``b`` (n_targets, K) of the predictions.
+
+    Both are divided by the mean diagonal of ``G``, which leaves the minimiser unchanged.
+    """
     K, _, t = P.shape
     G = np.empty((t, K, K))
     for i in range(K):
@@ -136,7 +140,10 @@ def simplex_least_squares(P, Y, solver: str = "auto") -> np.ndarray:
 
 
 def _space_and_stack_scores(Y, P, W) -> np.ndarray:
-    """(n_spaces + 1, n_targets) r of each space's predictions P (n_spaces, n_samples, n_targets), then of their W-weighted sum."""
+    """r of each space's predictions P (n_spaces, n_samples, n_targets), then of their W-weighted sum.
+
+    Returns (n_spaces + 1, n_targets).
+    """
     stacked = np.einsum("kt,knt->nt", W, P)
     return np.vstack([correlation_score(Y, p) for p in (*P, stacked)])
 
@@ -183,20 +190,22 @@ class StackedRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.store_cv_predictions = store_cv_predictions
         self.progress = progress
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, run_lengths=None):
         """Fit the weights on held-out predictions, then refit every space on all samples.
 
         X: (n_samples, n_features); y: (n_samples,) or (n_samples, n_targets);
-        groups: (n_samples,) run labels, for the splitter and for base estimators whose ``fit`` takes them.
+        groups: (n_samples,) run labels, or run_lengths: (n_runs,), for the splitter and
+        for base estimators whose ``fit`` takes ``groups``.
         """
         X, Y, self._y_1d = _check_fit_data(self, X, y)
         names, bases, self.columns_ = self._check_estimators(X.shape[1])
-        groups = None if groups is None else np.asarray(groups)
+        groups = _groups_from(groups, run_lengths, X.shape[0])
         splits = check_cv(self.cv, X.shape[0], groups)
         y_fit = Y[:, 0] if self._y_1d else Y
         P, held = self._cv_predictions(bases, X, y_fit, splits, groups)
-        self.weights_ = simplex_least_squares(P[:, held], Y[held], self.solver)
-        self.cv_scores_ = _space_and_stack_scores(Y[held], P[:, held], self.weights_)
+        P_held, Y_held = (P, Y) if held.all() else (P[:, held], Y[held])
+        self.weights_ = simplex_least_squares(P_held, Y_held, self.solver)
+        self.cv_scores_ = _space_and_stack_scores(Y_held, P_held, self.weights_)
         if self.store_cv_predictions:
             self.cv_predictions_ = P
         self.estimators_ = [self._fit_one(b, X, y_fit, cols, None, groups) for b, cols in zip(bases, self.columns_)]
@@ -206,7 +215,9 @@ class StackedRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _check_estimators(self, n_features: int):
         entries = list(self.estimators) if isinstance(self.estimators, (list, tuple)) else None
         if not entries:
-            raise ValueError(f"estimators must be a non-empty list of (name, estimator, columns), got {self.estimators!r}")
+            raise ValueError(
+                f"estimators must be a non-empty list of (name, estimator, columns), got {self.estimators!r}"
+            )
         names, bases, columns = [], [], []
         for i, entry in enumerate(entries):
             if not isinstance(entry, tuple) or len(entry) != 3:

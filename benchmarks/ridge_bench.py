@@ -1,0 +1,233 @@
+"""Per-target-alpha ridge: cortexscale against himalaya and scikit-learn, in one run.
+
+Data: 768 base features with FIR delays 1-4 (3072 columns), 10000 targets,
+500 test samples, 10 alphas, 5 contiguous folds, n_train in {3000, 10000}.
+Every contender runs in its own subprocess on identical data and folds, so
+wall time and peak resident memory are measured cleanly.
+
+    python benchmarks/ridge_bench.py                 # both shapes, all contenders
+    python benchmarks/ridge_bench.py --n-train 3000 --contenders ours himalaya_kernel_torch
+
+Prints wall time, peak memory, the ratio against the fastest himalaya contender,
+max |delta r| of test correlations against our exact run, and our achieved
+GEMM GFLOP/s against this machine's measured float32 GEMM rate. Results are
+also written as JSON to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+N_BASE, DELAYS, N_TARGETS, N_TEST, N_ALPHAS, N_FOLDS = 768, (1, 2, 3, 4), 10000, 500, 10, 5
+ALPHAS = np.logspace(1, 4, N_ALPHAS)
+
+CONTENDERS = [
+    "ours",
+    "ours_fast",
+    "himalaya_kernel_torch",
+    "himalaya_kernel_numpy",
+    "himalaya_ridge_torch",
+    "himalaya_ridge_numpy",
+    "sklearn",
+]
+
+
+def make_data(n_train: int, n_targets: int, seed: int = 0):
+    """Undelayed features (n, 768), delayed design (n, 3072), responses (n, t); train then test rows."""
+    from cortexscale.encoding import delay_features
+
+    rng = np.random.default_rng(seed)
+    n = n_train + N_TEST
+    X0 = rng.standard_normal((n, N_BASE)).astype(np.float32)
+    Xd = delay_features(X0, DELAYS, run_lengths=[n_train, N_TEST]).astype(np.float32)
+    W = rng.standard_normal((Xd.shape[1], n_targets)).astype(np.float32) / np.sqrt(Xd.shape[1])
+    snr = rng.uniform(0.0, 0.6, n_targets).astype(np.float32)
+    Y = (Xd @ W) * snr + rng.standard_normal((n, n_targets)).astype(np.float32)
+    return X0, Xd, Y
+
+
+def _splits(n_train: int):
+    from cortexscale.encoding import check_cv
+
+    return check_cv(N_FOLDS, n_train)
+
+
+def _test_r(Y_test, pred):
+    a = Y_test - Y_test.mean(0)
+    b = pred - pred.mean(0)
+    return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
+
+
+def run_contender(name: str, data_file: str, out_file: str) -> None:
+    """Fit one contender on the saved data; write timing, memory, alphas and test r."""
+    d = np.load(data_file)
+    X0, Xd, Y, n_train = d["X0"], d["Xd"], d["Y"], int(d["n_train"])
+    splits = _splits(n_train)
+    tr, te = slice(0, n_train), slice(n_train, None)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    extra = {}
+    if name.startswith("ours"):
+        from cortexscale.encoding import RidgeCV
+
+        fast = dict(alpha_search="coarse_to_fine", select_precision="bf16") if name == "ours_fast" else {}
+        model = RidgeCV(alphas=ALPHAS, cv=splits, scoring="neg_mse", fit_intercept=False, delays=DELAYS,
+                        backend="torch", **fast)
+        model.fit(X0[tr], Y[tr])
+        pred = model.predict(X0[te])
+        best = model.alpha_
+        extra = {"method": model.method_, "n_evaluated": int(np.sum(~np.isnan(model.cv_scores_)))}
+    elif name.startswith("himalaya"):
+        from himalaya.backend import set_backend
+        from himalaya.kernel_ridge import KernelRidgeCV
+        from himalaya.ridge import RidgeCV as HRidgeCV
+
+        backend = set_backend("torch" if name.endswith("torch") else "numpy", on_error="raise")
+        Est = KernelRidgeCV if "kernel" in name else HRidgeCV
+        model = Est(alphas=ALPHAS, cv=splits, fit_intercept=False)
+        model.fit(Xd[tr], Y[tr])
+        pred = np.asarray(backend.to_numpy(model.predict(Xd[te])))
+        best = np.asarray(backend.to_numpy(model.best_alphas_))
+    elif name == "sklearn":
+        from sklearn.linear_model import RidgeCV as SKRidgeCV
+
+        model = SKRidgeCV(alphas=ALPHAS, alpha_per_target=True, fit_intercept=False)
+        model.fit(Xd[tr], Y[tr])
+        pred = model.predict(Xd[te])
+        best = model.alpha_
+    else:
+        raise ValueError(f"unknown contender {name!r}; choose from {CONTENDERS}")
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    np.savez(out_file, r=_test_r(Y[te], pred), alpha=np.asarray(best, dtype=np.float64))
+    Path(out_file + ".json").write_text(json.dumps(
+        {"wall_s": wall, "peak_mb": peak_kb / 1024, "data_mb": rss_before / 1024, **extra}))
+
+
+def gemm_rate(n: int = 3000, k: int = 3000, m: int = 10000) -> float:
+    """Measured float32 torch GEMM rate on this machine, GFLOP/s (best of 3)."""
+    import torch
+
+    a, b = torch.randn(n, k), torch.randn(k, m)
+    a @ b
+    best = np.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n * k * m / best / 1e9
+
+
+def our_gemm_flops(n: int, n_targets: int, n_evaluated: int, method: str) -> float:
+    """Matrix-product FLOPs of our run (eigendecompositions excluded)."""
+    p0, p = N_BASE, N_BASE * len(DELAYS)
+    n_val = n / N_FOLDS
+    if method == "dual":
+        kernel = 2 * n * n * p0
+        projections = 2 * n * n * n_targets
+        operators = N_ALPHAS * N_FOLDS * 4 * n_val * n_val * n
+        evaluations = 2 * n * n * n_evaluated
+        refit = 2 * n * n * n_targets
+        test = 2 * N_TEST * n * p0 + 2 * N_TEST * n * n_targets
+        return kernel + projections + operators + evaluations + refit + test
+    gram = 2 * n * p * p + N_FOLDS * 2 * n_val * p * p
+    cross = 2 * n * p * n_targets + N_FOLDS * (2 * n_val * p * n_targets + 2 * p * p * n_targets)
+    evaluations = 2 * n_val * p * n_evaluated * N_FOLDS
+    refit = 4 * p * p * n_targets
+    return gram + cross + evaluations + refit + 2 * N_TEST * p * n_targets
+
+
+def bench_shape(n_train: int, contenders, n_targets: int, workdir: Path) -> dict:
+    X0, Xd, Y = make_data(n_train, n_targets)
+    data_file = str(workdir / f"data_{n_train}.npz")
+    np.savez(data_file, X0=X0, Xd=Xd, Y=Y, n_train=n_train)
+    results = {}
+    for name in contenders:
+        out = str(workdir / f"{name}_{n_train}.npz")
+        print(f"[n_train={n_train}] {name} ...", flush=True)
+        proc = subprocess.run([sys.executable, __file__, "--worker", name, data_file, out], text=True,
+                              capture_output=True)
+        if proc.returncode != 0:
+            print(proc.stderr[-2000:])
+            results[name] = {"error": proc.stderr[-500:]}
+            continue
+        info = json.loads(Path(out + ".json").read_text())
+        arrays = np.load(out)
+        info["r"], info["alpha"] = arrays["r"], arrays["alpha"]
+        results[name] = info
+        print(f"    {info['wall_s']:.1f} s, peak {info['peak_mb']:.0f} MB", flush=True)
+    return results
+
+
+def report(n_train: int, results: dict, rate: float, n_targets: int) -> dict:
+    ok = {k: v for k, v in results.items() if "error" not in v}
+    hims = {k: v for k, v in ok.items() if k.startswith("himalaya")}
+    fastest = min(hims, key=lambda k: hims[k]["wall_s"]) if hims else None
+    ref = ok.get("ours")
+    rows = []
+    print(f"\n== n_train = {n_train}, p = {N_BASE * len(DELAYS)}, t = {n_targets}, {N_ALPHAS} alphas, "
+          f"{N_FOLDS} folds ==")
+    print(f"{'contender':24s} {'wall s':>8s} {'peak MB':>8s} {'x fastest himalaya':>19s} "
+          f"{'max|dr| vs ours':>16s} {'same alpha':>10s}")
+    for name, v in ok.items():
+        speedup = hims[fastest]["wall_s"] / v["wall_s"] if fastest else float("nan")
+        dr = float(np.nanmax(np.abs(v["r"] - ref["r"]))) if ref is not None else float("nan")
+        same = float(np.mean(np.isclose(v["alpha"], ref["alpha"], rtol=1e-6))) if ref is not None else float("nan")
+        print(f"{name:24s} {v['wall_s']:8.1f} {v['peak_mb']:8.0f} {speedup:19.2f} {dr:16.2e} {same:10.4f}")
+        rows.append({"contender": name, "wall_s": v["wall_s"], "peak_mb": v["peak_mb"], "speedup": speedup,
+                     "max_abs_dr": dr, "same_alpha": same, "mean_r": float(np.nanmean(v["r"]))})
+    for name in ("ours", "ours_fast"):
+        if name in ok and "method" in ok[name]:
+            v = ok[name]
+            flops = our_gemm_flops(n_train, n_targets, v["n_evaluated"], v["method"])
+            print(f"{name}: method {v['method']}, {flops / 1e12:.2f} TFLOP of products, "
+                  f"{flops / v['wall_s'] / 1e9:.0f} GFLOP/s achieved vs {rate:.0f} GFLOP/s float32 GEMM peak")
+    if "ours_fast" in ok and ref is not None:
+        fast = ok["ours_fast"]
+        agree = np.isclose(fast["alpha"], ref["alpha"], rtol=1e-6)
+        print(f"ours_fast: {int((~agree).sum())} of {len(agree)} targets changed alpha "
+              f"({agree.mean():.4%} agree); max |dr| where alpha agrees {np.nanmax(np.abs(fast['r'] - ref['r'])[agree]):.2e}")
+    return {"n_train": n_train, "fastest_himalaya": fastest, "rows": rows}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n-train", type=int, nargs="+", default=[3000, 10000])
+    ap.add_argument("--targets", type=int, default=N_TARGETS)
+    ap.add_argument("--contenders", nargs="+", default=None,
+                    help="default: all at 3000; at 10000 himalaya's KernelRidgeCV (n x n kernels) is left out")
+    ap.add_argument("--worker", nargs=3, metavar=("NAME", "DATA", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        run_contender(*args.worker)
+        return
+    rate = gemm_rate()
+    print(f"float32 GEMM rate on this machine: {rate:.0f} GFLOP/s; torch threads: "
+          f"{__import__('torch').get_num_threads()}")
+    summary = {"gemm_gflops": rate, "shapes": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n_train in args.n_train:
+            contenders = args.contenders or [c for c in CONTENDERS if n_train < 10000 or "kernel" not in c]
+            results = bench_shape(n_train, contenders, args.targets, Path(tmp))
+            summary["shapes"].append(report(n_train, results, rate, args.targets))
+    out_dir = Path(__file__).parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / f"ridge_bench_{time.strftime('%Y%m%d-%H%M%S')}.json"
+    tmp_out = out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp_out, out)
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()
