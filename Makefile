@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,report]"
 	touch $@
 
 demo: $(VENV)/.installed

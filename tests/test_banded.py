@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.model_selection import KFold
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn_checks import sklearn_checks
 
 from cortexscale.encoding import Delayer, RidgeCV, available_backends, correlation_score
 from cortexscale.encoding.banded import BandedRidgeCV, band_ratio_candidates, delayed_band_columns
@@ -13,6 +13,7 @@ BACKENDS = available_backends()
 
 def banded(**kw):
     kw.setdefault("progress", False)
+    kw.setdefault("random_state", 0)
     return BandedRidgeCV(**kw)
 
 
@@ -181,7 +182,7 @@ def test_grid_edge_alphas_and_single_band_targets_are_counted_in_warnings():
     X, Y = one_band_signal(n=120, t=6, noise=0.01)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        banded(bands=[10, 30], n_iter=4, alphas=[1e2, 1e3, 1e4]).fit(X, Y)
+        banded(bands=[10, 30], n_iter=4, alphas=[1e2, 1e3, 1e4], random_state=0).fit(X, Y)
     messages = [str(w.message) for w in caught if w.category is UserWarning]
     assert any("6 of 6 targets chose the smallest alpha (100) and 0 the largest" in m for m in messages), messages
     assert any("6 of 6 targets use a single band (per band: [6, 0])" in m for m in messages), messages
@@ -231,7 +232,7 @@ def test_bad_data_raises_value_errors_with_shapes_and_indices():
         banded(bands=[5, 8]).fit(np.nan_to_num(X), Y[:39])
 
 
-@parametrize_with_checks([BandedRidgeCV(n_iter=3, cv=2, random_state=0, progress=False, dtype="float64")])
+@sklearn_checks([BandedRidgeCV(n_iter=3, cv=2, random_state=0, progress=False, dtype="float64")])
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn_checks import sklearn_checks
 
 from cortexscale.encoding.delays import Delayer, delay_features
 
@@ -128,7 +128,7 @@ def _order_dependent_checks(estimator):
     }
 
 
-@parametrize_with_checks([Delayer()], expected_failed_checks=_order_dependent_checks)
+@sklearn_checks([Delayer()], expected_failed_checks=_order_dependent_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cortexscale.demo import fold_lengths, main, stimulus_design, write_atomic
+from cortexscale.demo import fold_lengths, main, stimulus_design
 from cortexscale.data import ALICE_ROIS
 
 
@@ -39,7 +39,9 @@ def test_outputs_are_written(demo_run):
     np.testing.assert_allclose(saved["r"][6], table["r"].mean(), atol=1e-6)
     report = (out / "report.md").read_text()
     assert "| LATL |" in report and "s33" in report
-    assert not list(out.glob(".*.tmp"))
+    assert not list(out.glob(".*.tmp")) and not list(out.glob(".*.png"))
+    assert (out / "r_by_roi.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "(r_by_roi.png)" in report
 
 
 def test_folds_match_kfold_and_delays_stay_inside_them():
@@ -61,11 +63,3 @@ def test_folds_match_kfold_and_delays_stay_inside_them():
     # Delay 1 at fold 1's second row is fold 1's first row, z-scored within fold 1.
     fold1 = Stub.word_counts[starts[1] : starts[2]]
     np.testing.assert_allclose(X[starts[1] + 1, 0], (fold1[0] - fold1.mean()) / fold1.std())
-
-
-def test_write_atomic_replaces_and_leaves_no_temp(tmp_path):
-    path = tmp_path / "sub" / "table.csv"
-    write_atomic(path, "a\n")
-    write_atomic(path, "b\n")
-    assert path.read_text() == "b\n"
-    assert [p.name for p in path.parent.iterdir()] == ["table.csv"]

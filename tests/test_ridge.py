@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn_checks import sklearn_checks
 
 from cortexscale.encoding import Bootstrap, Delayer, RidgeCV, available_backends, check_cv
 from cortexscale.encoding._backend import get_backend
@@ -236,10 +236,44 @@ def test_cv_accepts_sklearn_splitters():
     np.testing.assert_allclose(a.cv_scores_, b.cv_scores_)
 
 
-@parametrize_with_checks(
+@sklearn_checks(
     [RidgeCV(cv=2, dtype="float64"), RidgeCV(cv=2, backend="numpy", dtype="float64", alphas=[0.1, 1.0])]
 )
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         check(estimator)
+
+
+def test_method_follows_the_shape():
+    X, Y = _problem(60, 200, 3, seed=18)
+    assert RidgeCV().fit(X, Y).method_ == "dual"
+    X, Y = _problem(200, 20, 3, seed=18)
+    assert RidgeCV().fit(X, Y).method_ == "primal"
+    boot = Bootstrap(n_boots=2, chunk_len=10)
+    assert RidgeCV(cv=[(np.arange(0, 100), np.arange(150, 200))]).fit(X, Y).method_ == "general"
+    assert RidgeCV(cv=boot).fit(X, Y).method_ in ("dual", "primal")
+
+
+def test_svd_fallback_when_float64_eigh_fails_too(monkeypatch):
+    B = get_backend("numpy", "float64")
+
+    def broken(self, a):
+        raise np.linalg.LinAlgError("did not converge")
+
+    monkeypatch.setattr(type(B), "_eigh", broken)
+    X, Y = _problem(40, 25, 2, seed=19)
+    with pytest.warns(RuntimeWarning, match="falling back to SVD"):
+        m = RidgeCV(alphas=[2.0], backend="numpy", dtype="float64").fit(X, Y)
+    np.testing.assert_allclose(m.coef_, Ridge(alpha=2.0).fit(X, Y).coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_100k_targets_fit_in_bounded_batches():
+    from cortexscale.encoding._solvers import _target_batches
+
+    batches = list(_target_batches(100_000, 3000 * 8, None))
+    assert len(batches) > 1 and max(b.stop - b.start for b in batches) * 3000 * 8 <= 64e6
+    X, Y = _problem(50, 12, 100_000, seed=20)
+    m = RidgeCV(alphas=[1.0, 100.0], backend="numpy", dtype="float64", target_batch=30_000).fit(X, Y)
+    few = RidgeCV(alphas=[1.0, 100.0], backend="numpy", dtype="float64").fit(X, Y[:, -7:])
+    np.testing.assert_allclose(m.coef_[-7:], few.coef_, atol=1e-10)

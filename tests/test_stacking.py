@@ -5,7 +5,7 @@ import pytest
 from scipy.optimize import minimize
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import KFold, cross_val_predict
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn_checks import sklearn_checks
 
 from cortexscale.encoding import RidgeCV
 from cortexscale.encoding.stacking import StackedRegression, project_simplex, simplex_least_squares
@@ -220,7 +220,7 @@ def test_bad_estimators_raise_value_errors_that_name_the_entry(estimators, match
         StackedRegression(estimators, progress=False).fit(X, X[:, 0])
 
 
-@parametrize_with_checks(
+@sklearn_checks(
     [StackedRegression([("all", Ridge(), slice(None)), ("first", Ridge(alpha=10.0), slice(0, 1))], progress=False)]
 )
 def test_sklearn_compatible(estimator, check):

@@ -31,14 +31,13 @@ z-scored within each fold and the delays do not cross fold edges. Without this,
 slow scanner drift makes the training mean of every fold anti-correlate with
 the held-out fold's mean, which drags the pooled r of a weak model below zero.
 
-The table is printed and written to ``<out>/table.csv`` and ``<out>/report.md``.
+The table is printed and written to ``<out>/table.csv`` and ``<out>/report.md``,
+with a bar chart ``<out>/r_by_roi.png`` when matplotlib (the ``report`` extra) is installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -47,6 +46,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
+from ._io import atomic_path, write_atomic
 from .data.alice import AliceData, load_alice
 from .encoding.ceilings import noise_ceiling
 from .encoding.delays import Delayer
@@ -143,26 +143,34 @@ def _markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+def plot_table(table: pd.DataFrame, path: Path) -> bool:
+    """Bar chart of r per ROI beside its ceiling, written atomically to ``path`` (PNG).
 
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    Returns False, writing nothing, when matplotlib (the ``report`` extra) is not installed.
+    """
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    x = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    ax.bar(x - 0.2, table["r"], width=0.4, label="model r (cross-validated)", color="#3b6ea8")
+    ax.bar(x + 0.2, table["ceiling"], width=0.4, label="ceiling (split-half reliability)", color="#c9c9c9")
+    ax.scatter(x + 0.2, table["sqrt_ceiling"], marker="_", s=300, color="#444444", label="sqrt(ceiling)")
+    ax.set_xticks(x, table["roi"])
+    ax.set_ylabel("Pearson r")
+    ax.set_ylim(min(0.0, float(table["r"].min()) - 0.05), 1.0)
+    ax.set_title("Alice group average: word rate + sound power, FIR delays")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+    finally:
+        plt.close(fig)
+    return True
 
 
 def _describe(data: AliceData, delays, folds, n_splits: int) -> str:
@@ -175,7 +183,7 @@ def _describe(data: AliceData, delays, folds, n_splits: int) -> str:
     )
 
 
-def _report(table: pd.DataFrame, description: str, notes: list[str], seconds: float) -> str:
+def _report(table: pd.DataFrame, description: str, notes: list[str], seconds: float, plotted: bool = False) -> str:
     lines = [
         "# cortexscale demo: encoding the Alice group average",
         "",
@@ -183,6 +191,7 @@ def _report(table: pd.DataFrame, description: str, notes: list[str], seconds: fl
         "",
         _markdown_table(table),
         "",
+        *(["![r per ROI beside its ceiling](r_by_roi.png)", ""] if plotted else []),
         "r: Pearson correlation of the out-of-fold predictions with the group average. "
         "ceiling: Spearman-Brown corrected split-half reliability of the group average. "
         "sqrt ceiling: its square root, the largest r a noiseless model can reach against the measured average. "
@@ -219,7 +228,10 @@ def run_demo(
     description = _describe(data, delays, folds, n_splits)
     out_dir = Path(out_dir)
     write_atomic(out_dir / "table.csv", with_mean(table).to_csv(index=False, float_format="%.6f"))
-    write_atomic(out_dir / "report.md", _report(table, description, notes, seconds))
+    plotted = plot_table(table, out_dir / "r_by_roi.png")
+    if plotted:
+        notes.append("plot: r_by_roi.png")
+    write_atomic(out_dir / "report.md", _report(table, description, notes, seconds, plotted))
     if verbose:
         print(description, *[f"note: {n}" for n in notes], "", format_table(table), "", sep="\n")
         print(f"wrote {out_dir / 'table.csv'} and {out_dir / 'report.md'} ({seconds:.1f} s)")

@@ -93,7 +93,7 @@ class NumpyBackend(Backend):
         return np.asarray(x)
 
     def astype(self, x, dtype: str):
-        return x.astype(dtype, copy=False)
+        return x.astype("float32" if dtype == "bfloat16" else dtype, copy=False)
 
     def zeros(self, shape, dtype: str | None = None):
         return np.zeros(shape, dtype=dtype or self.dtype_name)
@@ -197,9 +197,9 @@ class TorchBackend(Backend):
         return a.to(self._torch.bfloat16)
 
     def matmul_lowp(self, a, b):
-        """bf16 product with float32 accumulation, returned in the backend dtype."""
+        """bf16 product with float32 accumulation, returned in bf16."""
         bf16 = self._torch.bfloat16
-        return (a.to(bf16) @ b.to(bf16)).to(self.dtype)
+        return a.to(bf16) @ b.to(bf16)
 
     def sum(self, x, axis=None):
         return x.sum() if axis is None else x.sum(dim=axis)

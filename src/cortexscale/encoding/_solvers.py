@@ -300,8 +300,7 @@ class _DualCV:
         d, U = B.eigh(K)
         self.d, self.U = B.clip_nonneg(d), U
         self.val_rows = [_rows(B, val) for _, val in splits]
-        val_all = np.sort(np.concatenate([val for _, val in splits]))
-        self.partition = len(val_all) == len(K) and bool(np.all(val_all == np.arange(len(K))))
+        self.partition = _is_partition(splits, len(K))
         self.U_val = [U[rows] for rows in self.val_rows]
         self._R = {}
 
@@ -312,20 +311,15 @@ class _DualCV:
             ops = []
             for Uv in self.U_val:
                 Uw = Uv * w[None, :]
-                R = self.B.spd_inverse(Uw @ Uv.T) @ Uw
-                ops.append(self.B.to_lowp(R) if self.lowp else R)
+                S_inv = self.B.spd_inverse(Uw @ Uv.T)
+                ops.append(self.B.matmul_lowp(S_inv, Uw) if self.lowp else S_inv @ Uw)
             self._R[alpha] = ops
         return self._R[alpha]
 
     def projections(self, Y):
         """``U^T Y`` (n, n_targets) and, per split, ``U_t^T Y_t`` for its training rows."""
         parts = [Uv.T @ Y[rows] for Uv, rows in zip(self.U_val, self.val_rows)]
-        if self.partition:
-            A = parts[0]
-            for part in parts[1:]:
-                A = A + part
-        else:
-            A = self.U.T @ Y
+        A = _sum(parts) if self.partition else self.U.T @ Y
         A_train = [A - part for part in parts]
         if self.lowp:
             A_train = [self.B.to_lowp(a) for a in A_train]
@@ -353,33 +347,52 @@ def _cols(B: Backend, cols: np.ndarray, n_total: int):
 
 # --------------------------------------------------------------------------- primal path
 class _PrimalCV:
-    """Per-split eigendecompositions of downdated Grams; all alphas share them."""
+    """Per-split eigendecompositions of downdated Grams; all alphas share them.
+
+    With ``lowp``, the products used only to select alphas (projections and
+    validation predictions) run in bf16; the refit stays in the backend dtype.
+    """
 
     def __init__(self, B: Backend, Xd, splits, lowp: bool):
-        self.B, self.Xd, self.splits, self.lowp = B, Xd, splits, lowp
-        self.G = Xd.T @ Xd
+        self.B, self.lowp = B, lowp
+        self.val_rows = [_rows(B, val) for _, val in splits]
+        self.partition = _is_partition(splits, Xd.shape[0])
+        X_val = [Xd[rows] for rows in self.val_rows]
+        G_val = [Xv.T @ Xv for Xv in X_val]
+        self.G = _sum(G_val) if self.partition else Xd.T @ Xd
+        self.Xd, self.X_val = Xd, X_val
         self.folds = []
-        for _, val in splits:
-            Xv = Xd[val]
-            Gt = self.G - Xv.T @ Xv
-            s, V = B.eigh((Gt + Gt.T) * 0.5)
-            s = B.clip_nonneg(s)
+        for Xv, Gv in zip(X_val, G_val):
+            s, V = B.eigh(self.G - Gv)
             P = Xv @ V
-            self.folds.append((val, s, V, P))
+            self.folds.append((B.clip_nonneg(s), B.to_lowp(V) if lowp else V, B.to_lowp(P) if lowp else P))
 
-    def projected(self, XtY, Y):
-        """Per split ``V^T X_train^T Y_train`` (n_features, n_targets)."""
-        out = []
-        for val, s, V, _ in self.folds:
-            XtY_t = XtY - self.Xd[val].T @ Y[val]
-            out.append(V.T @ XtY_t)
-        return out
+    def projected(self, Y):
+        """``X^T Y`` (n_features, k) and, per split, ``V^T X_train^T Y_train`` (n_features, k)."""
+        parts = [Xv.T @ Y[rows] for Xv, rows in zip(self.X_val, self.val_rows)]
+        XtY = _sum(parts) if self.partition else self.Xd.T @ Y
+        mm = self.B.matmul_lowp if self.lowp else (lambda a, b: a @ b)
+        return XtY, [mm(V.T, XtY - part) for (_, V, _), part in zip(self.folds, parts)]
 
     def predictions(self, i, alpha, Af):
-        val, s, V, P = self.folds[i]
+        """Held-out predictions (n_val, k) of split i from its projected cross-products (n_features, k)."""
+        s, _, P = self.folds[i]
         w = _weights(self.B, s, alpha)
-        M = Af * w[:, None]
-        return self.B.matmul_lowp(P, M) if self.lowp else P @ M
+        pred = P @ (Af * self.B.astype(w, "bfloat16" if self.lowp else self.B.dtype_name)[:, None])
+        return self.B.astype(pred, self.B.dtype_name) if self.lowp else pred
+
+
+def _sum(arrays):
+    total = arrays[0]
+    for a in arrays[1:]:
+        total = total + a
+    return total
+
+
+def _is_partition(splits, n: int) -> bool:
+    """True when the validation sets cover every sample exactly once."""
+    val_all = np.sort(np.concatenate([val for _, val in splits]))
+    return len(val_all) == n and bool(np.all(val_all == np.arange(n)))
 
 
 # --------------------------------------------------------------------------- alpha search
@@ -535,14 +548,13 @@ def _run_primal(B, design, Y, alphas, splits, scorer, lowp, alpha_search, target
     all_scores = np.full((len(alphas), t), np.nan)
     coef = B.zeros((design.n_features, t)) if refit else None
     if refit:
-        s_full, V_full = B.eigh((cv.G + cv.G.T) * 0.5)
+        s_full, V_full = B.eigh(cv.G)
         s_full = B.clip_nonneg(s_full)
     n_eval = 0
     for sl in tqdm(list(_target_batches(t, max(design.n_samples, design.n_features), target_batch)),
                    disable=not progress, desc="ridge"):
         Yt = Y[:, sl]
-        XtY = Xd.T @ Yt
-        Afs = cv.projected(XtY, Yt)
+        XtY, Afs = cv.projected(Yt)
 
         def evaluate(a, cols):
             cols_b = _cols(B, cols, Yt.shape[1])
