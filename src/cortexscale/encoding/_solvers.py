@@ -305,13 +305,13 @@ class _DualCV:
         self._R = {}
 
     def operators(self, alpha):
-        """Per split, the (n_val, n) operator mapping ``U_t^T Y_t`` to minus the held-out predictions."""
+        """Per split, the (n_val, n) operator mapping ``U_t^T Y_t`` to the held-out predictions."""
         if alpha not in self._R:
             w = _weights(self.B, self.d, alpha)
             ops = []
             for Uv in self.U_val:
                 Uw = Uv * w[None, :]
-                S_inv = self.B.spd_inverse(Uw @ Uv.T)
+                S_inv = -self.B.spd_inverse(Uw @ Uv.T)
                 ops.append(self.B.matmul_lowp(S_inv, Uw) if self.lowp else S_inv @ Uw)
             self._R[alpha] = ops
         return self._R[alpha]
@@ -328,7 +328,7 @@ class _DualCV:
     def predictions(self, i, alpha, A_train):
         """Held-out predictions (n_val, k) of split i from its ``U_t^T Y_t`` columns (n, k)."""
         pred = self.operators(alpha)[i] @ A_train
-        return -(self.B.astype(pred, self.B.dtype_name) if self.lowp else pred)
+        return self.B.astype(pred, self.B.dtype_name) if self.lowp else pred
 
 
 def _rows(B: Backend, idx: np.ndarray):
