@@ -156,7 +156,7 @@ def plot_table(table: pd.DataFrame, path: Path) -> bool:
     except ImportError:
         return False
     x = np.arange(len(table))
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.4, 3.9), layout="constrained")
     ax.bar(x - 0.2, table["r"], width=0.4, label="model r (cross-validated)", color="#3b6ea8")
     ax.bar(x + 0.2, table["ceiling"], width=0.4, label="ceiling (split-half reliability)", color="#c9c9c9")
     ax.scatter(x + 0.2, table["sqrt_ceiling"], marker="_", s=300, color="#444444", label="sqrt(ceiling)")
@@ -164,7 +164,7 @@ def plot_table(table: pd.DataFrame, path: Path) -> bool:
     ax.set_ylabel("Pearson r")
     ax.set_ylim(min(0.0, float(table["r"].min()) - 0.05), 1.0)
     ax.set_title("Alice group average: word rate + sound power, FIR delays")
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
     try:
         with atomic_path(path, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=120, format="png")
