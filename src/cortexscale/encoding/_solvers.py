@@ -320,7 +320,10 @@ class _DualCV:
         """``U^T Y`` (n, n_targets) and, per split, ``U_t^T Y_t`` for its training rows."""
         parts = [Uv.T @ Y[rows] for Uv, rows in zip(self.U_val, self.val_rows)]
         A = _sum(parts) if self.partition else self.U.T @ Y
-        A_train = [A - part for part in parts]
+        A_train = parts
+        for part in A_train:
+            part *= -1
+            part += A
         if self.lowp:
             A_train = [self.B.to_lowp(a) for a in A_train]
         return A, A_train
