@@ -1,0 +1,106 @@
+"""Transformer building blocks shared by the ViT and the video GPT."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["Attention", "Block", "DropPath", "MLP", "init_weights", "resolve_indices"]
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops the whole residual branch of a sample with probability ``p``."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1.0 - self.p)
+        return x * keep / (1.0 - self.p)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with one fused qkv projection; (B, L, D) -> (B, L, D)."""
+
+    def __init__(self, dim: int, heads: int, attn_dropout: float = 0.0, dropout: float = 0.0, causal: bool = False):
+        super().__init__()
+        self.heads, self.causal, self.attn_dropout = heads, causal, attn_dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        p = self.attn_dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)
+        return self.drop(self.proj(y.transpose(1, 2).reshape(B, L, D)))
+
+
+class MLP(nn.Module):
+    """Two-layer GELU MLP; (B, L, D) -> (B, L, D)."""
+
+    def __init__(self, dim: int, ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        inner = max(1, int(round(dim * ratio)))
+        self.fc1 = nn.Linear(dim, inner)
+        self.fc2 = nn.Linear(inner, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(F.gelu(self.fc1(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: ``x + DropPath(Attn(LN(x)))``, then ``x + DropPath(MLP(LN(x)))``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 attn_dropout: float = 0.0, drop_path: float = 0.0, causal: bool = False):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, attn_dropout, dropout, causal)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_ratio, dropout)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.ln1(x)))
+        return x + self.drop_path(self.mlp(self.ln2(x)))
+
+
+def init_weights(module: nn.Module, n_layers: int) -> None:
+    """GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/sqrt(2 n_layers)."""
+    for name, m in module.named_modules():
+        if isinstance(m, nn.Linear):
+            std = 0.02 / math.sqrt(2 * n_layers) if name.endswith(("attn.proj", "mlp.fc2")) else 0.02
+            nn.init.normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def resolve_indices(indices: int | Sequence[int] | None, depth: int) -> list[int]:
+    """Block indices to return: None = all, an int n = the last n, or explicit (possibly negative) indices."""
+    if indices is None:
+        return list(range(depth))
+    if isinstance(indices, int):
+        if not 1 <= indices <= depth:
+            raise ValueError(f"indices={indices}: asks for the last {indices} blocks of a model with {depth} blocks")
+        return list(range(depth - indices, depth))
+    out = []
+    for i in indices:
+        if not -depth <= int(i) < depth:
+            raise ValueError(f"layer index {i} is out of range for a model with {depth} blocks")
+        out.append(int(i) % depth)
+    return out

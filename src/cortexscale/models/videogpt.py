@@ -1,0 +1,186 @@
+"""Video GPT: a causal transformer over the flattened (t, h, w) grid of VQ-VAE tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._layers import Block, init_weights, resolve_indices
+from .counting import attention_train_flops, linear_weights
+
+__all__ = ["VideoGPT", "VideoGPTConfig", "split_axes"]
+
+
+def split_axes(hidden: int) -> tuple[int, int, int]:
+    """Widths of the t, h and w position embeddings; they sum to ``hidden`` (64 -> (22, 21, 21))."""
+    base, extra = divmod(hidden, 3)
+    return tuple(base + (1 if i < extra else 0) for i in range(3))
+
+
+def _valid_sizes_message(hidden: int, heads: int) -> str:
+    below = (hidden // heads) * heads
+    above = below + heads
+    sizes = [s for s in (below, above) if s > 0]
+    divisors = [h for h in range(1, min(hidden, 64) + 1) if hidden % h == 0]
+    return (f"hidden={hidden} is not divisible by heads={heads}; nearest valid hidden sizes for "
+            f"{heads} heads: {sizes}; head counts that divide {hidden}: {divisors}")
+
+
+@dataclass(frozen=True)
+class VideoGPTConfig:
+    """Configuration of :class:`VideoGPT` (defaults: Ahmadi et al. 2024)."""
+
+    vocab_size: int = 2048
+    grid: tuple[int, int, int] = (4, 8, 8)
+    hidden: int = 576
+    layers: int = 8
+    heads: int = 4
+    dropout: float = 0.2
+    attn_dropout: float = 0.3
+    mlp_ratio: float = 4.0
+    cond: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "grid", tuple(int(g) for g in self.grid))
+        if len(self.grid) != 3 or min(self.grid) < 1:
+            raise ValueError(f"grid must be three positive sizes (t, h, w), got {self.grid}")
+        for name in ("vocab_size", "hidden", "layers", "heads"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("dropout", "attn_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.mlp_ratio <= 0:
+            raise ValueError(f"mlp_ratio must be positive, got {self.mlp_ratio}")
+        if self.hidden % self.heads:
+            raise ValueError(_valid_sizes_message(self.hidden, self.heads))
+
+    @property
+    def n_tokens(self) -> int:
+        return self.grid[0] * self.grid[1] * self.grid[2]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["grid"] = list(self.grid)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoGPTConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown VideoGPTConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+class VideoGPT(nn.Module):
+    """Causal transformer over video tokens; every token of the clip is predicted from those before it.
+
+    A learned start embedding shifts the clip right by one position. With ``cond``, the previous clip's
+    tokens come first as context and only the current clip is scored.
+    """
+
+    config_class = VideoGPTConfig
+    embedding_prefixes = ("tok_emb", "sos", "pos_", "segment")
+
+    def __init__(self, config: VideoGPTConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        T, H, W = c.grid
+        dt, dh, dw = split_axes(c.hidden)
+        self.tok_emb = nn.Embedding(c.vocab_size, c.hidden)
+        self.sos = nn.Parameter(torch.zeros(c.hidden))
+        self.pos_t = nn.Parameter(torch.zeros(T, dt))
+        self.pos_h = nn.Parameter(torch.zeros(H, dh))
+        self.pos_w = nn.Parameter(torch.zeros(W, dw))
+        self.segment = nn.Parameter(torch.zeros(2, c.hidden)) if c.cond else None
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(
+            Block(c.hidden, c.heads, c.mlp_ratio, c.dropout, c.attn_dropout, causal=True) for _ in range(c.layers)
+        )
+        self.ln_f = nn.LayerNorm(c.hidden)
+        self.head = nn.Linear(c.hidden, c.vocab_size, bias=False)
+        init_weights(self, c.layers)
+        for p in (self.sos, self.pos_t, self.pos_h, self.pos_w):
+            nn.init.normal_(p, std=0.02)
+        if self.segment is not None:
+            nn.init.normal_(self.segment, std=0.02)
+
+    @property
+    def tokens_per_sample(self) -> int:
+        return self.config.n_tokens
+
+    def position_embedding(self) -> torch.Tensor:
+        """Factorised (t, h, w) embedding, concatenated per axis: (T*H*W, hidden)."""
+        T, H, W = self.config.grid
+        parts = (
+            self.pos_t[:, None, None, :].expand(T, H, W, -1),
+            self.pos_h[None, :, None, :].expand(T, H, W, -1),
+            self.pos_w[None, None, :, :].expand(T, H, W, -1),
+        )
+        return torch.cat(parts, dim=-1).reshape(T * H * W, -1)
+
+    def _check_tokens(self, tokens: torch.Tensor, name: str) -> torch.Tensor:
+        grid = self.config.grid
+        if tokens.ndim == 2 and tokens.shape[1] == self.config.n_tokens:
+            return tokens
+        if tokens.ndim != 4 or tuple(tokens.shape[1:]) != grid:
+            raise ValueError(f"{name} must have shape (B, {grid[0]}, {grid[1]}, {grid[2]}) or "
+                             f"(B, {self.config.n_tokens}), got {tuple(tokens.shape)}")
+        return tokens.reshape(tokens.shape[0], -1)
+
+    def _embed(self, tokens: torch.Tensor, cond_tokens: torch.Tensor | None) -> torch.Tensor:
+        """Input sequence (B, S, hidden); S = L, or 2 L with a conditioning clip."""
+        x = self._check_tokens(tokens, "tokens")
+        pos = self.position_embedding()
+        h = torch.cat([self.sos.expand(x.shape[0], 1, -1), self.tok_emb(x[:, :-1])], dim=1) + pos
+        if self.config.cond:
+            if cond_tokens is None:
+                raise ValueError("cond_tokens is required: this model was built with cond=True")
+            c = self._check_tokens(cond_tokens, "cond_tokens")
+            h = torch.cat([self.tok_emb(c) + pos + self.segment[0], h + self.segment[1]], dim=1)
+        elif cond_tokens is not None:
+            raise ValueError("cond_tokens given, but this model was built with cond=False")
+        return self.drop(h)
+
+    def forward_intermediates(self, tokens: torch.Tensor, indices: int | Sequence[int] | None = None,
+                              cond_tokens: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Residual output of the chosen blocks at the current clip's positions: each (B, T*H*W, hidden)."""
+        keep = set(resolve_indices(indices, len(self.blocks)))
+        L = self.config.n_tokens
+        h, out = self._embed(tokens, cond_tokens), []
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            if i in keep:
+                out.append(h[:, -L:])
+            if len(out) == len(keep):
+                break
+        return out
+
+    def forward(self, tokens: torch.Tensor, cond_tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """Next-token logits (B, T*H*W, vocab) for tokens (B, T, H, W)."""
+        h = self._embed(tokens, cond_tokens)
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.ln_f(h[:, -self.config.n_tokens:]))
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean cross-entropy (nats per token) of the clip's tokens."""
+        tokens = batch["tokens"]
+        logits = self(tokens, batch.get("cond_tokens"))
+        target = self._check_tokens(tokens, "tokens").reshape(-1)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target)
+        return loss, {"loss": loss.item()}
+
+    def flops_per_sample(self) -> float:
+        """Training FLOPs per clip: 6 N tokens over the blocks and head, plus attention."""
+        c, L = self.config, self.config.n_tokens
+        seq = 2 * L if c.cond else L
+        return 6.0 * (linear_weights(self.blocks) * seq + linear_weights(self.head) * L) + attention_train_flops(
+            c.layers, seq, c.hidden
+        )

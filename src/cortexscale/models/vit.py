@@ -1,0 +1,169 @@
+"""Vision transformer with AugReg-style regularisation and variants decoded from strings ("S/16")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._layers import Block, init_weights, resolve_indices
+from .counting import attention_train_flops, linear_weights
+
+__all__ = ["VIT_SIZES", "ViT", "ViTConfig", "parse_variant"]
+
+VIT_SIZES = {"Ti": (192, 12, 3), "S": (384, 12, 6), "B": (768, 12, 12), "L": (1024, 24, 16)}
+VIT_PATCHES = (8, 16, 32)
+_NAMED = re.compile(r"^(Ti|S|B|L)/(\d+)$")
+_EXPLICIT = re.compile(r"^w(\d+)-d(\d+)-h(\d+)/p(\d+)$")
+
+
+def parse_variant(variant: str) -> dict:
+    """Decode "S/16" or "w192-d12-h3/p16" into width, depth, heads and patch."""
+    m = _NAMED.match(variant)
+    if m and int(m.group(2)) in VIT_PATCHES:
+        width, depth, heads = VIT_SIZES[m.group(1)]
+        return {"width": width, "depth": depth, "heads": heads, "patch": int(m.group(2))}
+    m = _EXPLICIT.match(variant)
+    if m:
+        width, depth, heads, patch = map(int, m.groups())
+        return {"width": width, "depth": depth, "heads": heads, "patch": patch}
+    valid = [f"{s}/{p}" for s in VIT_SIZES for p in VIT_PATCHES]
+    raise ValueError(f"unknown ViT variant {variant!r}: use one of {valid} or 'w<width>-d<depth>-h<heads>/p<patch>'")
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """Configuration of :class:`ViT`; ``ViTConfig.from_variant("B/16", n_classes=10)`` for the standard sizes."""
+
+    width: int = 384
+    depth: int = 12
+    heads: int = 6
+    patch: int = 16
+    image_size: int = 224
+    in_chans: int = 3
+    n_classes: int = 1000
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    attn_dropout: float = 0.0
+    drop_path: float = 0.0
+    pool: str = "cls"
+
+    def __post_init__(self):
+        for name in ("width", "depth", "heads", "patch", "image_size", "in_chans", "n_classes"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("dropout", "attn_dropout", "drop_path"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.width % self.heads:
+            raise ValueError(f"width={self.width} is not divisible by heads={self.heads}")
+        if self.image_size % self.patch:
+            raise ValueError(f"image_size={self.image_size} is not divisible by patch={self.patch}")
+        if self.pool not in ("cls", "gap"):
+            raise ValueError(f"pool must be 'cls' or 'gap', got {self.pool!r}")
+
+    @classmethod
+    def from_variant(cls, variant: str, **overrides) -> "ViTConfig":
+        return cls(**{**parse_variant(variant), **overrides})
+
+    @property
+    def n_patches(self) -> int:
+        return (self.image_size // self.patch) ** 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ViTConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown ViTConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+class ViT(nn.Module):
+    """Pre-LN vision transformer: patch embedding, class token, learned positions, blocks, head."""
+
+    config_class = ViTConfig
+    embedding_prefixes = ("pos_emb", "cls_token")
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.config = c = config
+        self.patch_embed = nn.Conv2d(c.in_chans, c.width, c.patch, stride=c.patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, c.width))
+        self.pos_emb = nn.Parameter(torch.zeros(1, c.n_patches + 1, c.width))
+        self.drop = nn.Dropout(c.dropout)
+        rates = torch.linspace(0, c.drop_path, c.depth).tolist()
+        self.blocks = nn.ModuleList(
+            Block(c.width, c.heads, c.mlp_ratio, c.dropout, c.attn_dropout, rate) for rate in rates
+        )
+        self.norm = nn.LayerNorm(c.width)
+        self.head = nn.Linear(c.width, c.n_classes)
+        init_weights(self, c.depth)
+        nn.init.normal_(self.pos_emb, std=0.02)
+        nn.init.normal_(self.cls_token, std=0.02)
+        nn.init.zeros_(self.head.weight)
+
+    def reset_head(self, n_classes: int) -> None:
+        """Replace the classifier with a zero-initialised one of ``n_classes`` outputs (transfer)."""
+        self.config = replace(self.config, n_classes=n_classes)
+        self.head = nn.Linear(self.config.width, n_classes).to(self.head.weight.device)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) -> tokens (B, 1 + N, width)."""
+        c = self.config
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c.in_chans, c.image_size, c.image_size):
+            raise ValueError(f"images must have shape (B, {c.in_chans}, {c.image_size}, {c.image_size}), "
+                             f"got {tuple(x.shape)}")
+        h = self.patch_embed(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls_token.expand(h.shape[0], -1, -1), h], dim=1) + self.pos_emb
+        return self.drop(h)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None) -> list[torch.Tensor]:
+        """Residual output of the chosen blocks: each (B, 1 + N, width), class token first."""
+        keep = set(resolve_indices(indices, len(self.blocks)))
+        h, out = self._embed(x), []
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            if i in keep:
+                out.append(h)
+            if len(out) == len(keep):
+                break
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, n_classes)."""
+        h = self._embed(x)
+        for block in self.blocks:
+            h = block(h)
+        h = self.norm(h)
+        return self.head(h[:, 0] if self.config.pool == "cls" else h[:, 1:].mean(dim=1))
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """Cross-entropy against hard labels (B,) or soft labels (B, n_classes), as Mixup makes."""
+        logits = self(batch["image"]).float()
+        label = batch["label"]
+        if label.ndim == 1:
+            loss = F.cross_entropy(logits, label)
+            hard = label
+        else:
+            loss = -(label * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+            hard = label.argmax(dim=-1)
+        acc = (logits.argmax(dim=-1) == hard).float().mean()
+        return loss, {"loss": loss.item(), "accuracy": acc.item()}
+
+    def flops_per_sample(self) -> float:
+        """Training FLOPs per image; the patch embedding gets no input gradient, so it costs 2x its forward."""
+        c = self.config
+        seq = c.n_patches + 1
+        patch = 4.0 * self.patch_embed.weight.numel() * c.n_patches
+        return patch + 6.0 * (linear_weights(self.blocks) * seq + linear_weights(self.head)) + attention_train_flops(
+            c.depth, seq, c.width
+        )

@@ -1,0 +1,131 @@
+import itertools
+
+import pytest
+import torch
+
+from cortexscale.models import VideoGPT, VideoGPTConfig
+from cortexscale.models.videogpt import split_axes
+
+HIDDEN = (6, 15, 30, 63, 126, 255, 576, 1024)
+LAYERS = (1, 2, 4, 8, 16)
+HEADS = (1, 2, 4, 8)
+
+
+def tiny(**kw):
+    base = dict(vocab_size=16, grid=(2, 2, 2), hidden=24, layers=2, heads=2, dropout=0.0, attn_dropout=0.0)
+    return VideoGPTConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_seed_grid_constructs_and_runs(hidden):
+    tokens = torch.randint(4, (1, 1, 2, 2))
+    for layers, heads in itertools.product(LAYERS, HEADS):
+        if hidden % heads:
+            with pytest.raises(ValueError) as err:
+                VideoGPTConfig(vocab_size=4, grid=(1, 2, 2), hidden=hidden, layers=layers, heads=heads)
+            msg = str(err.value)
+            below = (hidden // heads) * heads
+            assert f"hidden={hidden}" in msg and f"heads={heads}" in msg
+            assert str(below + heads) in msg and (below == 0 or str(below) in msg)
+            continue
+        model = VideoGPT(VideoGPTConfig(vocab_size=4, grid=(1, 2, 2), hidden=hidden, layers=layers, heads=heads))
+        with torch.no_grad():
+            logits = model(tokens)
+        assert logits.shape == (1, 4, 4)
+        assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("hidden", [1, 2, 6, 15, 63, 64, 576, 1024])
+def test_position_split_sums_to_hidden(hidden):
+    widths = split_axes(hidden)
+    assert sum(widths) == hidden and max(widths) - min(widths) <= 1
+
+
+def test_position_embedding_is_factorised():
+    model = VideoGPT(tiny(hidden=64, heads=4, grid=(2, 3, 4)))
+    pos = model.position_embedding().reshape(2, 3, 4, 64)
+    dt, dh, dw = split_axes(64)
+    assert (dt, dh, dw) == (22, 21, 21)
+    assert torch.equal(pos[0, 0, 0, :dt], pos[0, 2, 3, :dt])
+    assert torch.equal(pos[1, 1, 0, dt:dt + dh], pos[0, 1, 3, dt:dt + dh])
+    assert torch.equal(pos[0, 0, 2, dt + dh:], pos[1, 2, 2, dt + dh:])
+
+
+def test_causal_future_tokens_do_not_change_earlier_logits():
+    torch.manual_seed(0)
+    model = VideoGPT(tiny()).eval()
+    a = torch.randint(16, (1, 2, 2, 2))
+    b = a.clone()
+    b.view(-1)[5] = (a.view(-1)[5] + 1) % 16
+    la, lb = model(a), model(b)
+    assert torch.allclose(la[:, :6], lb[:, :6])
+    assert not torch.allclose(la[:, 6:], lb[:, 6:])
+
+
+def test_condition_on_previous_clip():
+    torch.manual_seed(0)
+    model = VideoGPT(tiny(cond=True)).eval()
+    tokens = torch.randint(16, (2, 2, 2, 2))
+    prev = torch.randint(16, (2, 2, 2, 2))
+    out = model(tokens, prev)
+    assert out.shape == (2, 8, 16)
+    assert not torch.allclose(out, model(tokens, (prev + 1) % 16))
+    with pytest.raises(ValueError, match="cond_tokens is required"):
+        model(tokens)
+
+
+def test_forward_intermediates_shapes_and_indices():
+    model = VideoGPT(tiny(layers=3)).eval()
+    tokens = torch.randint(16, (2, 2, 2, 2))
+    feats = model.forward_intermediates(tokens)
+    assert len(feats) == 3 and all(f.shape == (2, 8, 24) for f in feats)
+    last = model.forward_intermediates(tokens, indices=1)
+    assert torch.allclose(last[0], feats[-1])
+    picked = model.forward_intermediates(tokens, indices=[0, -1])
+    assert torch.allclose(picked[0], feats[0]) and torch.allclose(picked[1], feats[2])
+    with pytest.raises(ValueError, match="layer index 3"):
+        model.forward_intermediates(tokens, indices=[3])
+
+
+def test_bad_token_shape_is_named():
+    model = VideoGPT(tiny())
+    with pytest.raises(ValueError, match=r"tokens must have shape \(B, 2, 2, 2\)"):
+        model(torch.zeros(1, 3, 2, 2, dtype=torch.long))
+
+
+def test_loss_falls_on_short_run():
+    torch.manual_seed(0)
+    model = VideoGPT(tiny(hidden=32, heads=4, grid=(2, 4, 4)))
+    batch = {"tokens": torch.randint(16, (4, 2, 4, 4))}
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first, _ = model.loss(batch)
+    for _ in range(40):
+        loss, _ = model.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.6 * first.item()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_loss_finite(dtype):
+    model = VideoGPT(tiny())
+    with torch.autocast("cpu", dtype=dtype):
+        loss, logs = model.loss({"tokens": torch.randint(16, (2, 2, 2, 2))})
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_config_round_trip_and_unknown_field():
+    cfg = tiny(cond=True)
+    assert VideoGPTConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown VideoGPTConfig fields"):
+        VideoGPTConfig.from_dict({**cfg.to_dict(), "depth": 3})
+    with pytest.raises(ValueError, match="dropout"):
+        tiny(dropout=1.5)
+
+
+def test_defaults_match_the_seed_study():
+    cfg = VideoGPTConfig()
+    assert (cfg.hidden, cfg.layers, cfg.heads, cfg.dropout, cfg.attn_dropout) == (576, 8, 4, 0.2, 0.3)
+    assert cfg.grid == (4, 8, 8) and cfg.vocab_size == 2048
