@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._config import ConfigMixin
 from ._layers import Block, init_weights, resolve_indices
 from .counting import attention_train_flops, linear_weights
 
@@ -31,7 +32,7 @@ def _valid_sizes_message(hidden: int, heads: int) -> str:
 
 
 @dataclass(frozen=True)
-class VideoGPTConfig:
+class VideoGPTConfig(ConfigMixin):
     """Configuration of :class:`VideoGPT` (defaults: Ahmadi et al. 2024)."""
 
     vocab_size: int = 2048
@@ -62,19 +63,6 @@ class VideoGPTConfig:
     @property
     def n_tokens(self) -> int:
         return self.grid[0] * self.grid[1] * self.grid[2]
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["grid"] = list(self.grid)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VideoGPTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown VideoGPTConfig fields: {sorted(unknown)}")
-        return cls(**d)
 
 
 class VideoGPT(nn.Module):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._config import ConfigMixin
 from ._layers import Block, init_weights, resolve_indices
 from .counting import attention_train_flops, linear_weights
 
@@ -36,7 +37,7 @@ def parse_variant(variant: str) -> dict:
 
 
 @dataclass(frozen=True)
-class ViTConfig:
+class ViTConfig(ConfigMixin):
     """Configuration of :class:`ViT`; ``ViTConfig.from_variant("B/16", n_classes=10)`` for the standard sizes."""
 
     width: int = 384
@@ -73,16 +74,6 @@ class ViTConfig:
     @property
     def n_patches(self) -> int:
         return (self.image_size // self.patch) ** 2
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ViTConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown ViTConfig fields: {sorted(unknown)}")
-        return cls(**d)
 
 
 class ViT(nn.Module):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._config import ConfigMixin
 from ._layers import resolve_indices
 
 __all__ = ["EMACodebook", "VQVAE", "VQVAEConfig"]
@@ -22,7 +23,7 @@ def _log2(value: int, name: str) -> int:
 
 
 @dataclass(frozen=True)
-class VQVAEConfig:
+class VQVAEConfig(ConfigMixin):
     """Configuration of :class:`VQVAE`; the default maps 16x128x128 clips to a 4x8x8 token grid."""
 
     in_channels: int = 3
@@ -61,16 +62,6 @@ class VQVAEConfig:
         """(T', H', W') of the token grid of one clip."""
         s = self.size // self.spatial_downsample
         return (self.frames // self.temporal_downsample, s, s)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VQVAEConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown VQVAEConfig fields: {sorted(unknown)}")
-        return cls(**d)
 
 
 class ResBlock3d(nn.Module):
