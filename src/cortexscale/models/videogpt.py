@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ConfigMixin
-from ._layers import Block, init_weights, resolve_indices
+from ._layers import Block, Dropout, init_weights, resolve_indices
 from .counting import attention_train_flops, linear_weights
 
 __all__ = ["VideoGPT", "VideoGPTConfig", "split_axes"]
@@ -87,7 +87,7 @@ class VideoGPT(nn.Module):
         self.pos_h = nn.Parameter(torch.zeros(H, dh))
         self.pos_w = nn.Parameter(torch.zeros(W, dw))
         self.segment = nn.Parameter(torch.zeros(2, c.hidden)) if c.cond else None
-        self.drop = nn.Dropout(c.dropout)
+        self.drop = Dropout(c.dropout)
         self.blocks = nn.ModuleList(
             Block(c.hidden, c.heads, c.mlp_ratio, c.dropout, c.attn_dropout, causal=True) for _ in range(c.layers)
         )

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ConfigMixin
-from ._layers import Block, init_weights, resolve_indices
+from ._layers import Block, Dropout, init_weights, resolve_indices
 from .counting import attention_train_flops, linear_weights
 
 __all__ = ["VIT_SIZES", "ViT", "ViTConfig", "parse_variant"]
@@ -88,7 +88,7 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(c.in_chans, c.width, c.patch, stride=c.patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.width))
         self.pos_emb = nn.Parameter(torch.zeros(1, c.n_patches + 1, c.width))
-        self.drop = nn.Dropout(c.dropout)
+        self.drop = Dropout(c.dropout)
         rates = torch.linspace(0, c.drop_path, c.depth).tolist()
         self.blocks = nn.ModuleList(
             Block(c.width, c.heads, c.mlp_ratio, c.dropout, c.attn_dropout, rate) for rate in rates
