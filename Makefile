@@ -21,7 +21,9 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[test,report,bench]"
 	$(BIN)/python benchmarks/ridge_bench.py
+	$(BIN)/python benchmarks/train_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,1 +1,27 @@
-"""train stage of the cortexscale pipeline (filled in by later issues)."""
+"""train stage: one flat training loop (AdamW, warmup + cosine, precision, checkpoints) and transfer."""
+
+from .checkpoint import CheckpointMismatchError, list_checkpoints, load_model, load_weights, save_checkpoint
+from .config import TrainConfig, resolve_steps
+from .loop import TensorDictDataset, TrainResult, evaluate, param_groups, train
+from .schedule import lr_factor
+from .transfer import finetune, from_scratch, load_for_transfer, select_best_checkpoint
+
+__all__ = [
+    "CheckpointMismatchError",
+    "TensorDictDataset",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "finetune",
+    "from_scratch",
+    "list_checkpoints",
+    "load_for_transfer",
+    "load_model",
+    "load_weights",
+    "lr_factor",
+    "param_groups",
+    "resolve_steps",
+    "save_checkpoint",
+    "select_best_checkpoint",
+    "train",
+]
