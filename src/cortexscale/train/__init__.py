@@ -1,5 +1,6 @@
 """train stage: one flat training loop (AdamW, warmup + cosine, precision, checkpoints) and transfer."""
 
+from .augment import AUGREG_LEVELS, REGULARIZATION_AXES, AugReg
 from .checkpoint import CheckpointMismatchError, list_checkpoints, load_model, load_weights, save_checkpoint
 from .config import TrainConfig, resolve_steps
 from .loop import TensorDictDataset, TrainResult, evaluate, param_groups, train
@@ -7,6 +8,9 @@ from .schedule import lr_factor
 from .transfer import finetune, from_scratch, load_for_transfer, select_best_checkpoint
 
 __all__ = [
+    "AUGREG_LEVELS",
+    "AugReg",
+    "REGULARIZATION_AXES",
     "CheckpointMismatchError",
     "TensorDictDataset",
     "TrainConfig",
