@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -227,10 +228,16 @@ class VQVAE(nn.Module):
         return self._decode(q)
 
     def forward(self, video: torch.Tensor):
-        """Reconstruction (B, C, T, H, W), encoder output z and its quantisation (B, D, T', H', W'), ids, counts."""
-        z = self._encode(video)
-        z_q, q, ids, counts = self.codebook(z)
-        return self._decode(z_q), z, q, ids, counts
+        """Reconstruction (B, C, T, H, W), encoder output z and its quantisation (B, D, T', H', W'), ids, counts.
+
+        On CPU the 3D convolutions run in float32 even under autocast: torch's CPU bfloat16 conv3d weight
+        gradient intermittently returned NaN entries (torch 2.13) from finite inputs.
+        """
+        with torch.autocast("cpu", enabled=False) if video.device.type == "cpu" else contextlib.nullcontext():
+            video = video.float() if video.device.type == "cpu" else video
+            z = self._encode(video)
+            z_q, q, ids, counts = self.codebook(z)
+            return self._decode(z_q), z, q, ids, counts
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """Reconstruction MSE plus ``commitment`` x ||z - sg(e)||^2."""
