@@ -99,3 +99,30 @@ def test_bad_input_is_named():
 
 def test_regularization_axes():
     assert REGULARIZATION_AXES == {"dropout": (0.0, 0.1), "drop_path": (0.0, 0.1), "weight_decay": (0.03, 0.1)}
+
+
+def _level_params(op: str, m: float) -> dict:
+    """kornia's sampled parameters for one policy op alone at magnitude m, batch of 4 images."""
+    from kornia.augmentation.auto import RandAugment
+
+    ra = RandAugment(1, m, policy=[p for p in augreg_policy() if p[0][0] == op])
+    params = ra.forward_parameters(torch.Size((4, 3, 32, 32)))
+    return params[0].data[0].data
+
+
+def test_level_10_magnitudes_match_big_vision():
+    # big_vision RandAugment at level 10: rotate 30 degrees, shear coefficient 0.3, enhancement factor 1.9
+    rotate = _level_params("rotate", 10)["degrees"]
+    assert torch.allclose(rotate.abs(), torch.full_like(rotate, 30.0))
+    shear = _level_params("shear_x", 10)["shear_x"]
+    assert torch.allclose(torch.tan(torch.deg2rad(shear)).abs(), torch.full_like(shear, 0.3), atol=1e-4)
+    color = _level_params("color", 10)["saturation_factor"]
+    assert torch.allclose(color, torch.full_like(color, 1.9))
+
+
+@pytest.mark.parametrize("m", [15, 20])
+def test_strong_shear_stays_a_moderate_shear(m):
+    # big_vision's shear coefficient m * 0.03 is at most 0.6 (31 degrees) at AugReg's strongest level
+    shear = _level_params("shear_y", m)["shear_y"]
+    assert torch.all(shear.abs() < 45.0)
+    assert torch.allclose(torch.tan(torch.deg2rad(shear)).abs(), torch.full_like(shear, 0.03 * m), rtol=0.12)

@@ -9,7 +9,13 @@ op's range by ``m / 30``, so the ranges below are big_vision's values at level 3
 passed to kornia unchanged. kornia rejects ``m = 0``; level ``light1`` uses ``m = 1e-6``, which leaves the
 magnitude-free ops (auto-contrast, equalize, invert) as the only real changes, as in big_vision.
 Three ranges are clipped to the bounds kornia accepts: brightness (factor at most 2), translation (at most
-the image size) and solarize-add (at most 0.5).
+the image size) and solarize-add (at most 0.5). kornia reads a shear magnitude as ``angle / 180`` degrees
+(linear in the angle), big_vision as the shear coefficient ``tan(angle)`` = 0.3 at level 10: the range is set
+so that level 10 shears by ``atan(0.3)`` (16.7 degrees, 33 at level 20; big_vision's 0.6 is 31 degrees).
+
+Other known departures from big_vision, inherited from kornia's ops: brightness adds ``factor - 1``
+rather than multiplying; solarize-add draws its threshold; solarize and posterize thresholds scale
+differently with the level; the two ops are drawn without replacement.
 
 kornia draws one pair of ops per call; big_vision draws per image. ``op_groups`` splits the batch so each
 group draws its own ops (``None``: one draw per sample). The frames of a clip always share one draw and
@@ -19,6 +25,7 @@ with its neighbour (the batch rolled by one), as big_vision does.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +58,7 @@ REGULARIZATION_AXES = {"dropout": (0.0, 0.1), "drop_path": (0.0, 0.1), "weight_d
 def augreg_policy() -> list:
     """kornia RandAugment policy with big_vision's op set and level-30 ranges (see the module docstring)."""
     enhance = (0.1, 0.1 + 1.8 * 3)
+    shear = 3 * math.degrees(math.atan(0.3)) / 180
     return [
         [("auto_contrast", 0, 1)],
         [("equalize", 0, 1)],
@@ -63,8 +71,8 @@ def augreg_policy() -> list:
         [("contrast", *enhance)],
         [("brightness", 0.1, 2.0)],
         [("sharpness", *enhance)],
-        [("shear_x", -0.9, 0.9)],
-        [("shear_y", -0.9, 0.9)],
+        [("shear_x", -shear, shear)],
+        [("shear_y", -shear, shear)],
         [("translate_x", -1.0, 1.0)],
         [("translate_y", -1.0, 1.0)],
     ]
