@@ -3,5 +3,8 @@
 from .alice import ALICE_ROIS, AliceData, load_alice
 from .images import ImageFolder
 from .paths import DATA_ENV_VAR, data_root
+from .procedural import ProceduralGame, write_video
+from .subsets import NestedSubsets, nested_subsets
 from .textgrid import read_textgrid, textgrid_tiers
 from .timing import event_rate, scan_edges
+from .video import ClipDataset, FrameStore
