@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .._io import atomic_path, write_atomic
 
-__all__ = ["load_pretrained", "load_weights", "model_name", "save_pretrained"]
+__all__ = ["CheckpointMismatchError", "load_pretrained", "load_weights", "model_name", "save_pretrained"]
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+class CheckpointMismatchError(ValueError):
+    """A readable checkpoint whose tensors do not fit the model (names or shapes)."""
 
 
 def model_name(model: nn.Module) -> str:
@@ -26,39 +29,50 @@ def model_name(model: nn.Module) -> str:
 
 
 def save_pretrained(model: nn.Module, folder, name: str | None = None, extra: dict | None = None) -> Path:
-    """Write the weights and ``{"model": name, "config": {...}, **extra}`` to ``folder``, each atomically."""
-    from safetensors.torch import save_file
+    """Write the weights and ``{"model": name, "config": {...}, **extra}`` to ``folder``, each atomically.
+
+    Tied (shared) tensors are stored once.
+    """
+    from safetensors.torch import save_model
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(folder / WEIGHTS) as tmp:
-        save_file(state, str(tmp))
+        save_model(model, str(tmp))
     meta = {"model": name or model_name(model), "config": model.config.to_dict(), **(extra or {})}
     write_atomic(folder / CONFIG, json.dumps(meta, indent=2))
     return folder
 
 
-def load_weights(model: nn.Module, path, strict: bool = True) -> nn.Module:
-    """Load a safetensors file into ``model``; any missing, unexpected or mis-shaped tensor is named."""
-    from safetensors.torch import load_file
+def _stored_shapes(path: Path) -> dict[str, tuple]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except Exception as err:
+        raise ValueError(f"cannot read checkpoint weights {path}: {err}") from err
+
+
+def load_weights(model: nn.Module, path, device="cpu") -> nn.Module:
+    """Load a safetensors file into ``model`` in place; a missing, unexpected or mis-shaped tensor is named."""
+    from safetensors.torch import load_model
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint weights not found: {path}")
-    try:
-        state = load_file(str(path))
-    except Exception as err:
-        raise ValueError(f"cannot read checkpoint weights {path}: {err}") from err
-    own = model.state_dict()
-    for key, value in state.items():
-        if key in own and own[key].shape != value.shape:
-            raise ValueError(f"{path}: parameter {key!r} has shape {tuple(value.shape)} in the checkpoint "
-                             f"but {tuple(own[key].shape)} in the model")
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if strict and (missing or unexpected):
-        raise ValueError(f"{path}: parameters missing from the checkpoint {missing}, unexpected {unexpected}")
-    model.load_state_dict(state, strict=strict)
+    stored = _stored_shapes(path)
+    expected = model.state_dict()
+    for key, tensor in expected.items():
+        if key in stored and tuple(tensor.shape) != stored[key]:
+            raise CheckpointMismatchError(f"{path}: parameter {key!r} has shape {stored[key]} in the checkpoint "
+                                          f"but {tuple(tensor.shape)} in the model")
+    unexpected = sorted(set(stored) - set(expected))
+    if unexpected:
+        raise CheckpointMismatchError(f"{path}: parameters {unexpected} are not in the model {type(model).__name__}")
+    missing, _ = load_model(model, str(path), strict=False, device=str(device))
+    if missing:
+        raise CheckpointMismatchError(f"{path}: parameters missing from the checkpoint: {sorted(missing)}")
     return model
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_model as _st_load_model
 from safetensors.torch import save_model as _st_save_model
 
 from cortexscale._io import atomic_path, write_atomic
+from cortexscale.models._io import CheckpointMismatchError
+from cortexscale.models._io import load_weights as _load_weights
 
 __all__ = [
     "CKPT_FILES",
@@ -43,10 +43,6 @@ __all__ = [
 
 CKPT_FILES = ("model.safetensors", "config.json", "train_state.pt")
 _STEP_DIR = re.compile(r"^step_(\d+)$")
-
-
-class CheckpointMismatchError(ValueError):
-    """The weights in a checkpoint do not fit the model (missing, unexpected or differently shaped)."""
 
 
 def model_name(model: torch.nn.Module) -> str:
@@ -105,23 +101,7 @@ def load_weights(folder, model: torch.nn.Module, device="cpu") -> torch.nn.Modul
 
     Raises CheckpointMismatchError (a ValueError) naming the file, the parameter and both shapes.
     """
-    path = Path(folder) / "model.safetensors"
-    expected = model.state_dict()
-    with safe_open(str(path), framework="pt") as handle:
-        stored = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
-    for key, tensor in expected.items():
-        if key in stored and tuple(tensor.shape) != stored[key]:
-            raise CheckpointMismatchError(
-                f"{path}: parameter {key!r} has shape {stored[key]} in the checkpoint but "
-                f"{tuple(tensor.shape)} in the model"
-            )
-    unexpected = sorted(set(stored) - set(expected))
-    if unexpected:
-        raise CheckpointMismatchError(f"{path}: parameters {unexpected} are not in the model {type(model).__name__}")
-    missing, _ = _st_load_model(model, str(path), strict=False, device=str(device))
-    if missing:
-        raise CheckpointMismatchError(f"{path}: parameters missing from the checkpoint: {sorted(missing)}")
-    return model
+    return _load_weights(model, Path(folder) / "model.safetensors", device=device)
 
 
 def load_model(folder, builder=None, device="cpu") -> torch.nn.Module:
