@@ -1,0 +1,200 @@
+"""Word features from Hugging Face language models, with Antonello et al.'s dynamic context.
+
+A word's feature is the hidden state of its last sub-token. Causal models see only the past: the context
+of word i starts at a window start that makes it grow from ``min_context + 1`` to ``max_context`` words,
+then jump back (256 -> 512 words in Antonello et al. 2023). Words sharing a window start are encoded in
+one forward pass over that window, so each word is encoded about ``max / (max - min)`` times (twice for
+256/512) instead of once per word of context. Because attention is causal, this equals recomputing every
+word's context on its own. Bidirectional encoders get a window of words on both sides of each word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+__all__ = [
+    "LanguageModel",
+    "causal_features",
+    "dynamic_context_starts",
+    "encoder_features",
+    "load_language_model",
+    "naive_causal_features",
+    "word_token_ids",
+]
+
+
+@dataclass
+class LanguageModel:
+    """A loaded model with its tokenizer; ``identity`` names it for caches (id, or file path)."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    causal: bool
+    identity: str
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def _resolve_device(device) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _is_causal(config) -> bool:
+    archs = getattr(config, "architectures", None) or []
+    return bool(getattr(config, "is_decoder", False)) or any("CausalLM" in a or "LMHead" in a for a in archs)
+
+
+def load_language_model(name_or_path, gguf_file: str | None = None, device="auto", dtype=None) -> LanguageModel:
+    """Load a Hugging Face model and tokenizer from a hub id, a local folder, or a GGUF file.
+
+    ``name_or_path`` may be a ``.gguf`` file itself. Causal models load through AutoModelForCausalLM,
+    the rest through AutoModel. Loading never downloads unless the id is not a local path.
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(str(name_or_path))
+    if path.suffix == ".gguf":
+        path, gguf_file = path.parent, path.name
+    source = str(path) if path.exists() else str(name_or_path)
+    if not path.exists() and (path.is_absolute() or str(name_or_path).startswith((".", "~")) or len(path.parts) > 2):
+        raise ValueError(f"language model path {path} does not exist (a Hugging Face hub id such as "
+                         "'gpt2' is downloaded only with network access)")
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    try:
+        config = AutoConfig.from_pretrained(source, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        causal = _is_causal(config)
+        loader = AutoModelForCausalLM if causal else AutoModel
+        model = loader.from_pretrained(source, dtype=dtype, **kwargs)
+    except OSError as err:
+        raise ValueError(f"cannot load language model {name_or_path!r}: not found as a local path "
+                         f"({path}); a Hugging Face hub id needs network access to download ({err})") from err
+    model.to(_resolve_device(device)).eval()
+    identity = str((path / gguf_file) if gguf_file else source)
+    return LanguageModel(model, tokenizer, causal, identity)
+
+
+def word_token_ids(tokenizer, words: Sequence[str]) -> list[list[int]]:
+    """Token ids of each word with its leading space, without special tokens; an empty result is an error."""
+    ids = tokenizer([" " + str(w) for w in words], add_special_tokens=False)["input_ids"]
+    for i, (word, toks) in enumerate(zip(words, ids)):
+        if not toks:
+            raise ValueError(f"word {i} ({word!r}) tokenizes to nothing")
+    return ids
+
+
+def dynamic_context_starts(n_words: int, min_context: int = 256, max_context: int = 512) -> np.ndarray:
+    """First context word of each word (n_words,): 0 up to ``max_context``, then in steps of max - min."""
+    if not 0 <= min_context < max_context:
+        raise ValueError(f"need 0 <= min_context < max_context, got {min_context} and {max_context}")
+    i = np.arange(n_words)
+    step = max_context - min_context
+    late = step * ((i - min_context) // step)
+    return np.where(i < max_context, 0, late)
+
+
+def _check_layers(layers, n_layers: int) -> list[int]:
+    """Hidden-state indices (0 = embeddings, 1..n_layers = blocks); negative counts from the end."""
+    out = []
+    for layer in [layers] if isinstance(layers, int) else list(layers):
+        if not -(n_layers + 1) <= int(layer) <= n_layers:
+            raise ValueError(f"layer {layer} is out of range: the model has hidden states 0..{n_layers} "
+                             f"(0 = embeddings)")
+        out.append(int(layer) % (n_layers + 1))
+    return out
+
+
+def _hidden_states(lm: LanguageModel, ids: torch.Tensor, mask: torch.Tensor | None = None):
+    with torch.inference_mode():
+        out = lm.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    return out.hidden_states
+
+
+def _check_length(lm: LanguageModel, n_tokens: int, what: str) -> None:
+    limit = getattr(lm.model.config, "max_position_embeddings", None)
+    if limit is not None and n_tokens > limit:
+        raise ValueError(f"{what} is {n_tokens} tokens, more than the model's {limit} positions; "
+                         "use a shorter context")
+
+
+def causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context: int = 256,
+                    max_context: int = 512, progress: bool = True) -> dict[int, np.ndarray]:
+    """Dynamic-context features {layer: (n_words, d)} of a causal model, one forward pass per window."""
+    layers = _check_layers(layers, lm.n_layers)
+    ids = word_token_ids(lm.tokenizer, words)
+    starts = dynamic_context_starts(len(words), min_context, max_context)
+    out = {layer: [] for layer in layers}
+    bounds = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1], True])
+    for a, b in tqdm(list(zip(bounds[:-1], bounds[1:])), disable=not progress, desc="windows"):
+        s = int(starts[a])
+        window = [tok for w in range(s, b) for tok in ids[w]]
+        _check_length(lm, len(window), f"the context window of words {s}..{b - 1}")
+        last = np.cumsum([len(ids[w]) for w in range(s, b)]) - 1
+        hidden = _hidden_states(lm, torch.tensor([window], device=lm.device))
+        pick = torch.as_tensor(last[a - s:], device=lm.device)
+        for layer in layers:
+            out[layer].append(hidden[layer][0, pick].float().cpu().numpy())
+    return {layer: np.concatenate(parts) for layer, parts in out.items()}
+
+
+def naive_causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context: int = 256,
+                          max_context: int = 512, progress: bool = True) -> dict[int, np.ndarray]:
+    """Reference: one forward pass per word over its own context. {layer: (n_words, d)}."""
+    layers = _check_layers(layers, lm.n_layers)
+    ids = word_token_ids(lm.tokenizer, words)
+    starts = dynamic_context_starts(len(words), min_context, max_context)
+    out = {layer: [] for layer in layers}
+    for i in tqdm(range(len(words)), disable=not progress, desc="words"):
+        context = [tok for w in range(int(starts[i]), i + 1) for tok in ids[w]]
+        hidden = _hidden_states(lm, torch.tensor([context], device=lm.device))
+        for layer in layers:
+            out[layer].append(hidden[layer][0, -1].float().cpu().numpy())
+    return {layer: np.stack(parts) for layer, parts in out.items()}
+
+
+def encoder_features(lm: LanguageModel, words: Sequence[str], layers, before: int = 20, after: int = 20,
+                     batch_size: int = 32, progress: bool = True) -> dict[int, np.ndarray]:
+    """Features {layer: (n_words, d)} of a bidirectional encoder, each word in a window of
+    ``before`` and ``after`` words, framed by the tokenizer's special tokens; windows run in batches."""
+    layers = _check_layers(layers, lm.n_layers)
+    ids = word_token_ids(lm.tokenizer, words)
+    tok = lm.tokenizer
+    head = [tok.cls_token_id] if tok.cls_token_id is not None else []
+    tail = [tok.sep_token_id] if tok.sep_token_id is not None else []
+    seqs, targets = [], []
+    for i in range(len(words)):
+        left = [t for w in range(max(0, i - before), i + 1) for t in ids[w]]
+        right = [t for w in range(i + 1, min(len(words), i + 1 + after)) for t in ids[w]]
+        seqs.append(head + left + right + tail)
+        targets.append(len(head) + len(left) - 1)
+    out = {layer: [] for layer in layers}
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    for a in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc="windows"):
+        batch = seqs[a:a + batch_size]
+        width = max(map(len, batch))
+        _check_length(lm, width, f"the window of word {a}")
+        ids_t = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for j, seq in enumerate(batch):
+            ids_t[j, :len(seq)] = torch.tensor(seq)
+            mask[j, :len(seq)] = 1
+        hidden = _hidden_states(lm, ids_t.to(lm.device), mask.to(lm.device))
+        rows = torch.arange(len(batch), device=lm.device)
+        cols = torch.tensor(targets[a:a + batch_size], device=lm.device)
+        for layer in layers:
+            out[layer].append(hidden[layer][rows, cols].float().cpu().numpy())
+    return {layer: np.concatenate(parts) for layer, parts in out.items()}
