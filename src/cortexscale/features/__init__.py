@@ -1,1 +1,17 @@
-"""features stage of the cortexscale pipeline (filled in by later issues)."""
+"""Features: layer features of stimuli from language models and cortexscale's own models, cached on disk."""
+
+from .cache import FeatureCache, file_identity, stimulus_hash
+from .extract import extract_features, segment_features
+from .language import LanguageModel, causal_features, encoder_features, load_language_model
+
+__all__ = [
+    "FeatureCache",
+    "LanguageModel",
+    "causal_features",
+    "encoder_features",
+    "extract_features",
+    "file_identity",
+    "load_language_model",
+    "segment_features",
+    "stimulus_hash",
+]
