@@ -145,3 +145,21 @@ def test_encoder_intermediates():
     feats = model.forward_intermediates(smooth_video(1))
     assert [tuple(f.shape[2:]) for f in feats] == [(2, 8, 8), (2, 4, 4), (2, 4, 4), (2, 4, 4)]
     assert feats[-1].shape[1] == 8
+
+
+def test_encode_leaves_codebook_untouched_and_matches_forward():
+    model = VQVAE(tiny())
+    video = smooth_video(2)
+    model.loss({"video": video})
+    state = {k: v.clone() for k, v in model.codebook.state_dict().items()}
+    ids = model.encode(video)
+    assert all(torch.equal(state[k], v) for k, v in model.codebook.state_dict().items())
+    model.eval()
+    _, _, _, forward_ids, _ = model(video)
+    assert torch.equal(ids, forward_ids)
+
+
+@pytest.mark.parametrize("field,value", [("eps", 0.0), ("restart_threshold", -1.0), ("hidden", 0)])
+def test_bad_scalar_config_names_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        tiny(**{field: value})

@@ -57,6 +57,10 @@ class VQVAEConfig(ConfigMixin):
             raise ValueError(f"decay must be in (0, 1), got {self.decay}")
         if self.commitment < 0:
             raise ValueError(f"commitment must be >= 0, got {self.commitment}")
+        if not self.eps > 0:
+            raise ValueError(f"eps must be > 0, got {self.eps}")
+        if not self.restart_threshold >= 0:
+            raise ValueError(f"restart_threshold must be >= 0, got {self.restart_threshold}")
 
     @property
     def token_grid(self) -> tuple[int, int, int]:
@@ -215,10 +219,13 @@ class VQVAE(nn.Module):
                 h = F.silu(h)
         return h
 
+    @torch.no_grad()
     def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """Token ids (B, T', H', W') of clips (B, C, T, H, W)."""
-        _, _, ids, _ = self.codebook(self._encode(video))
-        return ids
+        """Token ids (B, T', H', W') of clips (B, C, T, H, W); the codebook is left untouched, even in training mode."""
+        z = self._encode(video)
+        with torch.autocast(z.device.type, enabled=False):
+            ids = self.codebook.assign(z.float().movedim(1, -1).reshape(-1, z.shape[1]))
+        return ids.view(z.shape[0], *z.shape[2:])
 
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
         """Reconstructed clips (B, C, T, H, W) from token ids (B, T', H', W')."""

@@ -13,7 +13,7 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int = 0, min_lr_ratio: 
               schedule: str = "cosine") -> float:
     """Multiplier of the peak learning rate for optimizer step ``step`` (0-based).
 
-    Warmup: ``step / warmup_steps`` while ``step < warmup_steps``, so the first step already moves.
+    Warmup: ``(step + 1) / warmup_steps`` while ``step < warmup_steps``, so the first step already moves.
     Then, with ``p = (step - warmup_steps) / (total_steps - warmup_steps)``, cosine gives
     ``min_lr_ratio + (1 - min_lr_ratio) * (1 + cos(pi * p)) / 2``; "constant" gives 1.
     """
