@@ -163,3 +163,23 @@ def test_encode_leaves_codebook_untouched_and_matches_forward():
 def test_bad_scalar_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         tiny(**{field: value})
+
+
+def test_decode_rejects_ids_outside_the_codebook():
+    model = VQVAE(tiny()).eval()
+    ids = torch.zeros(1, 2, 4, 4, dtype=torch.long)
+    ids[0, 1, 2, 3] = 32
+    with pytest.raises(ValueError, match=r"\[0, 32\), got 32 at index \(0, 1, 2, 3\)"):
+        model.decode(ids)
+
+
+def test_quantiser_runs_in_float32_under_autocast():
+    book = EMACodebook(size=4, dim=3, decay=0.9, eps=1e-5, restart_threshold=0.0).train()
+    book.initialised.fill_(True)
+    codes = book.embed.clone()
+    z = torch.randn(2, 3, 1, 2, 2).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z_q, q, ids, _ = book(z)
+    assert z_q.dtype == q.dtype == book.embed.dtype == torch.float32
+    flat = z.float().movedim(1, -1).reshape(-1, 3)
+    assert torch.equal(ids.flatten(), torch.cdist(flat, codes).argmin(dim=1))

@@ -231,6 +231,11 @@ class VQVAE(nn.Module):
         """Reconstructed clips (B, C, T, H, W) from token ids (B, T', H', W')."""
         if ids.ndim != 4 or tuple(ids.shape[1:]) != self.config.token_grid:
             raise ValueError(f"ids must have shape (B, {', '.join(map(str, self.config.token_grid))}), got {tuple(ids.shape)}")
+        bad = (ids < 0) | (ids >= self.config.codebook_size)
+        if bad.any():
+            where = tuple(int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"ids of shape {tuple(ids.shape)} must lie in [0, {self.config.codebook_size}), "
+                             f"got {int(ids[where])} at index {where}")
         q = self.codebook.embed[ids].movedim(-1, 1)
         return self._decode(q)
 
