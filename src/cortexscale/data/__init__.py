@@ -1,6 +1,14 @@
 """Datasets, stimuli and timing."""
 
 from .alice import ALICE_ROIS, AliceData, load_alice
+from .events import (
+    SILENCE_LABELS,
+    check_events,
+    events_from_textgrid,
+    frame_events,
+    read_events_tsv,
+    shift_events,
+)
 from .images import ImageFolder
 from .paths import DATA_ENV_VAR, data_root
 from .procedural import ProceduralGame, write_video

@@ -1,0 +1,150 @@
+"""Event features onto the fMRI TR grid: Lanczos resampling (as the Huth lab's ``lanczosinterp2D``), or sum,
+mean and boxcar pooling per TR."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.timing import scan_edges
+
+__all__ = ["ALIGN_METHODS", "align_to_trs", "lanczos_kernel"]
+
+ALIGN_METHODS = ("lanczos", "sum", "mean", "boxcar")
+_MAX_WEIGHTS = 1 << 22
+"""Most weight-matrix entries (32 MiB of float64) built at once: TRs are taken in chunks, each against only the
+events that can reach it, so long stimuli cost time and memory linear in their length."""
+
+
+def lanczos_kernel(t, cutoff: float, window: int = 3) -> np.ndarray:
+    """Lanczos kernel (same shape as ``t``) for a low-pass at ``cutoff`` Hz.
+
+    ``L(t) = sinc(2 cutoff t) * sinc(2 cutoff t / window)`` for ``|2 cutoff t| <= window``, else 0
+    (``sinc(x) = sin(pi x) / (pi x)``): 1 at t = 0 and 0 at every nonzero multiple of ``1 / (2 cutoff)``.
+    With ``cutoff = 1 / (2 tr)``, the TR's Nyquist rate, the zeros fall on the other TRs.
+    """
+    x = 2.0 * float(cutoff) * np.asarray(t, dtype=np.float64)
+    return np.where(np.abs(x) <= window, np.sinc(x) * np.sinc(x / window), 0.0)
+
+
+def _check_features_times(features, times):
+    features = np.asarray(features)
+    features = features[:, None] if features.ndim == 1 else features
+    times = np.asarray(times, dtype=np.float64)
+    if features.ndim != 2 or times.ndim != 1 or len(times) != len(features):
+        raise ValueError(
+            f"features {features.shape} and times {times.shape} must be (n_events, d) and (n_events,)"
+        )
+    bad = np.flatnonzero(~np.isfinite(times))
+    if bad.size:
+        raise ValueError(f"times[{bad[0]}] is {times[bad[0]]}: event times must be finite")
+    if not np.issubdtype(features.dtype, np.floating):
+        features = features.astype(np.float64)
+    return features, times
+
+
+def _check_durations(durations, times: np.ndarray) -> np.ndarray:
+    if durations is None:
+        raise ValueError("method='boxcar' needs the events' durations (durations=)")
+    durations = np.asarray(durations, dtype=np.float64)
+    if durations.shape not in ((), times.shape):
+        raise ValueError(f"durations of shape {durations.shape} must be a scalar or match times {times.shape}")
+    durations = np.broadcast_to(durations, times.shape)
+    bad = np.flatnonzero(~(np.isfinite(durations) & (durations >= 0)))
+    if bad.size:
+        raise ValueError(f"durations[{bad[0]}] is {durations[bad[0]]}: durations must be finite and >= 0")
+    return durations
+
+
+def _window_weights(times, durations, lo, hi, method: str) -> np.ndarray:
+    """Weights (n_rows, n_events) of events for TR windows ``[lo, hi)`` (n_rows, 1)."""
+    inside = ((times >= lo) & (times < hi)).astype(np.float64)
+    if method != "boxcar":
+        return inside
+    overlap = np.clip(np.minimum(hi, times + durations) - np.maximum(lo, times), 0.0, None)
+    fraction = overlap / np.where(durations > 0, durations, 1.0)
+    return np.where(durations > 0, fraction, inside)
+
+
+def _weights(times, durations, tr: float, rows: np.ndarray, method: str, window: int, cutoff_mult: float):
+    """Weights (len(rows), n_events) of every event for the TRs in ``rows``."""
+    starts = rows[:, None] * tr
+    if method == "lanczos":
+        return lanczos_kernel(starts - times[None, :], cutoff_mult / (2.0 * tr), window)
+    return _window_weights(times, durations, starts, starts + tr, method)
+
+
+def _column_ranges(sorted_times, durations, tr: float, n_trs: int, method: str, window: int, cutoff_mult: float):
+    """Per TR, the half-open range (n_trs,), (n_trs,) of time-sorted events that can have a nonzero weight."""
+    starts = tr * np.arange(n_trs)
+    if method == "lanczos":
+        reach = window * tr / cutoff_mult
+        lo, hi, side = starts - reach, starts + reach, "right"
+    else:
+        lo = starts - (durations.max(initial=0.0) if method == "boxcar" else 0.0)
+        hi, side = starts + tr, "left"
+    return np.searchsorted(sorted_times, lo, side="left"), np.searchsorted(sorted_times, hi, side=side)
+
+
+def _chunks(first: np.ndarray, last: np.ndarray):
+    """Consecutive TR ranges ``(a, b)`` whose weight block (b - a, last[b-1] - first[a]) fits the budget."""
+    a, n = 0, len(first)
+    while a < n:
+        b = a + 1
+        while b < n and (b + 1 - a) * (last[b] - first[a]) <= _MAX_WEIGHTS:
+            b += 1
+        yield a, b
+        a = b
+
+
+def align_to_trs(features, times, tr: float, n_trs: int, method: str = "lanczos", window: int = 3,
+                 cutoff_mult: float = 1.0, durations=None) -> np.ndarray:
+    """Resample event features onto TRs.
+
+    Parameters
+    ----------
+    features : array (n_events, d) or (n_events,)
+        One row per event (word, frame, ...).
+    times : array (n_events,)
+        Event times in seconds on a clock where TR k is acquired at ``k * tr`` (shift a dataset's events by
+        its first-scan time first, see :func:`cortexscale.data.shift_events`).
+    tr : float
+        Seconds between TRs.
+    n_trs : int
+        Number of TRs (>= 1).
+    method : {"lanczos", "sum", "mean", "boxcar"}
+        ``"lanczos"``: TR k gets ``sum_j L(k tr - times[j]) features[j]``, L the :func:`lanczos_kernel` with
+        cutoff ``cutoff_mult / (2 tr)`` and ``window`` lobes (Huth lab's ``lanczosinterp2D``; a sum, so the
+        output scales with the event rate). ``"sum"`` / ``"mean"``: sum / mean of the events with time in
+        ``[k tr, (k + 1) tr)`` (mean 0 where none). ``"boxcar"``: each event weighted by the fraction of
+        ``[times[j], times[j] + durations[j])`` inside that window (a zero-duration event counts fully in
+        its window).
+    durations : array (n_events,) or float, optional
+        Event durations in seconds; required for ``"boxcar"``.
+
+    Returns
+    -------
+    array (n_trs, d)
+        Same dtype as a floating ``features``; float64 otherwise.
+    """
+    if method not in ALIGN_METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {ALIGN_METHODS}")
+    features, times = _check_features_times(features, times)
+    scan_edges(tr, n_trs)
+    durations = _check_durations(durations, times) if method == "boxcar" else None
+    if method == "lanczos" and not (int(window) == window >= 1 and np.isfinite(cutoff_mult) and cutoff_mult > 0):
+        raise ValueError(f"window must be an integer >= 1 and cutoff_mult > 0, got {window!r} and {cutoff_mult!r}")
+    order = np.argsort(times, kind="stable")
+    times, data = times[order], features[order].astype(np.float64, copy=False)
+    durations = None if durations is None else durations[order]
+    first, last = _column_ranges(times, durations, float(tr), n_trs, method, window, cutoff_mult)
+    out = np.zeros((n_trs, features.shape[1]), dtype=features.dtype)
+    for a, b in _chunks(first, last):
+        cols = slice(first[a], last[b - 1])
+        w = _weights(times[cols], None if durations is None else durations[cols], float(tr),
+                     np.arange(a, b, dtype=np.float64), method, window, cutoff_mult)
+        block = w @ data[cols]
+        if method == "mean":
+            counts = w.sum(1, keepdims=True)
+            block = np.divide(block, counts, out=np.zeros_like(block), where=counts > 0)
+        out[a:b] = block
+    return out
