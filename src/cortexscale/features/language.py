@@ -131,13 +131,18 @@ def _check_length(lm: LanguageModel, n_tokens: int, what: str) -> None:
                          "use a shorter context")
 
 
-def causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context: int = 256,
-                    max_context: int = 512, progress: bool = True) -> dict[int, np.ndarray]:
-    """Dynamic-context features {layer: (n_words, d)} of a causal model, one forward pass per window."""
+def _causal_setup(lm: LanguageModel, words, layers, min_context: int, max_context: int):
+    """Checked layers, per-word token ids, context starts (n_words,) and empty per-layer outputs."""
     layers = _check_layers(layers, lm.n_layers)
     ids = word_token_ids(lm.tokenizer, words)
     starts = dynamic_context_starts(len(words), min_context, max_context)
-    out = {layer: [] for layer in layers}
+    return layers, ids, starts, {layer: [] for layer in layers}
+
+
+def causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context: int = 256,
+                    max_context: int = 512, progress: bool = True) -> dict[int, np.ndarray]:
+    """Dynamic-context features {layer: (n_words, d)} of a causal model, one forward pass per window."""
+    layers, ids, starts, out = _causal_setup(lm, words, layers, min_context, max_context)
     bounds = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1], True])
     for a, b in tqdm(list(zip(bounds[:-1], bounds[1:])), disable=not progress, desc="windows"):
         s = int(starts[a])
@@ -154,10 +159,7 @@ def causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context
 def naive_causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context: int = 256,
                           max_context: int = 512, progress: bool = True) -> dict[int, np.ndarray]:
     """Reference: one forward pass per word over its own context. {layer: (n_words, d)}."""
-    layers = _check_layers(layers, lm.n_layers)
-    ids = word_token_ids(lm.tokenizer, words)
-    starts = dynamic_context_starts(len(words), min_context, max_context)
-    out = {layer: [] for layer in layers}
+    layers, ids, starts, out = _causal_setup(lm, words, layers, min_context, max_context)
     for i in tqdm(range(len(words)), disable=not progress, desc="words"):
         context = [tok for w in range(int(starts[i]), i + 1) for tok in ids[w]]
         hidden = _hidden_states(lm, torch.tensor([context], device=lm.device))
