@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..data.events import check_events
 from .cache import FeatureCache, file_identity, stimulus_hash
 from .language import (
     LanguageModel,
@@ -21,18 +22,6 @@ from .language import (
 )
 
 __all__ = ["default_layer", "extract_features", "segment_features"]
-
-
-def _check_word_events(events: pd.DataFrame) -> pd.DataFrame:
-    missing = {"onset", "duration", "value"} - set(getattr(events, "columns", ()))
-    if missing:
-        raise ValueError(f"events must be a DataFrame with columns onset, duration, value; missing {sorted(missing)}")
-    onset = events["onset"].to_numpy(float)
-    bad = np.flatnonzero(np.diff(onset) < 0)
-    if bad.size:
-        i = int(bad[0]) + 1
-        raise ValueError(f"events are out of order: row {i} starts at {onset[i]} s, before row {i - 1} ({onset[i - 1]} s)")
-    return events.reset_index(drop=True)
 
 
 def default_layer(n_layers: int) -> int:
@@ -83,7 +72,7 @@ def extract_features(model, events: pd.DataFrame, layers=None, *, kind: str = "w
     model, or ``window`` (words before, after) under a bidirectional one. ``cache``: a
     :class:`FeatureCache`, a folder, or None for no caching.
     """
-    events = _check_word_events(events)
+    events = check_events(events)
     lm = model if isinstance(model, LanguageModel) else load_language_model(model, device=device, dtype=dtype)
     layers = _check_layers(default_layer(lm.n_layers) if layers is None else layers, lm.n_layers)
     values = events["value"].astype(str).tolist()
