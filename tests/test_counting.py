@@ -3,7 +3,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from cortexscale.models import ViT, ViTConfig, VideoGPT, VideoGPTConfig, count_parameters
+from cortexscale.models import ViT, ViTConfig, VideoGPT, VideoGPTConfig, count_parameters, transformer_train_flops
 
 
 def measured_train_flops(model, batch, n):
@@ -45,3 +45,14 @@ def test_non_embedding_count_leaves_out_embeddings():
     assert total == sum(p.numel() for p in model.parameters())
     embeddings = 100 * 12 + 12 + 2 * 4 + 3 * 4 + 4 * 4
     assert count_parameters(model, non_embedding=True) == total - embeddings
+
+
+def test_transformer_formula_matches_counter_for_a_small_gpt():
+    cfg = VideoGPTConfig(vocab_size=64, grid=(1, 4, 4), hidden=64, layers=2, heads=4)
+    model = VideoGPT(cfg)
+    matmul = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    L = cfg.n_tokens
+    analytic = transformer_train_flops(matmul, L, cfg.layers, L, cfg.hidden)
+    measured = measured_train_flops(model, {"tokens": torch.randint(64, (2, 1, 4, 4))}, 2)
+    assert analytic == pytest.approx(measured, rel=0.10)
+    assert analytic - 6 * matmul * L == 12 * cfg.layers * L * L * cfg.hidden

@@ -16,8 +16,17 @@ def tiny(**kw):
     return VideoGPTConfig(**{**base, **kw})
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny inputs gain nothing from threads, and on a shared machine each op's thread sync costs milliseconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("hidden", HIDDEN)
-def test_seed_grid_constructs_and_runs(hidden):
+def test_seed_grid_constructs_and_runs(hidden, one_thread):
     tokens = torch.randint(4, (1, 1, 2, 2))
     for layers, heads in itertools.product(LAYERS, HEADS):
         if hidden % heads:
@@ -109,7 +118,7 @@ def test_loss_falls_on_short_run():
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_low_precision_loss_finite(dtype):
-    model = VideoGPT(tiny())
+    model = VideoGPT(tiny(dropout=0.2, attn_dropout=0.3)).train()
     with torch.autocast("cpu", dtype=dtype):
         loss, logs = model.loss({"tokens": torch.randint(16, (2, 2, 2, 2))})
     loss.backward()
@@ -129,3 +138,20 @@ def test_defaults_match_the_seed_study():
     cfg = VideoGPTConfig()
     assert (cfg.hidden, cfg.layers, cfg.heads, cfg.dropout, cfg.attn_dropout) == (576, 8, 4, 0.2, 0.3)
     assert cfg.grid == (4, 8, 8) and cfg.vocab_size == 2048
+
+
+def test_weights_follow_gpt2_initialisation():
+    torch.manual_seed(0)
+    layers = 4
+    model = VideoGPT(tiny(hidden=128, heads=4, layers=layers, vocab_size=64))
+    for name, p in model.named_parameters():
+        if name.endswith(("ln1.weight", "ln2.weight", "ln_f.weight")):
+            assert torch.equal(p, torch.ones_like(p)), name
+        elif name.endswith("bias"):
+            assert torch.equal(p, torch.zeros_like(p)), name
+        else:
+            residual = name.endswith(("attn.proj.weight", "mlp.fc2.weight"))
+            std = 0.02 / (2 * layers) ** 0.5 if residual else 0.02
+            n = p.numel()
+            assert p.mean().abs().item() < 5 * std / n**0.5, name
+            assert p.std().item() == pytest.approx(std, rel=5 / (2 * n) ** 0.5), name

@@ -101,3 +101,24 @@ def test_gap_pooling_and_bad_config_fields():
         tiny(image_size=30)
     with pytest.raises(ValueError, match="unknown ViTConfig fields"):
         ViTConfig.from_dict({"width": 32, "layers": 3})
+
+
+def test_blocks_follow_gpt2_initialisation():
+    torch.manual_seed(0)
+    model = ViT(tiny(width=64, depth=3))
+    for name, p in model.blocks.named_parameters():
+        if name.endswith(("ln1.weight", "ln2.weight")):
+            assert torch.equal(p, torch.ones_like(p)), name
+        elif name.endswith("bias"):
+            assert torch.equal(p, torch.zeros_like(p)), name
+        else:
+            std = 0.02 / 6**0.5 if name.endswith(("attn.proj.weight", "mlp.fc2.weight")) else 0.02
+            assert p.std().item() == pytest.approx(std, rel=5 / (2 * p.numel()) ** 0.5), name
+
+
+def test_large_variant_builds_on_meta_device():
+    with torch.device("meta"):
+        model = ViT(ViTConfig.from_variant("L/16", drop_path=0.1))
+    assert model.blocks[0].mlp.fc1.weight.is_meta
+    assert model(torch.zeros(2, 3, 224, 224, device="meta")).shape == (2, 1000)
+    assert model.blocks[-1].drop_path.p == pytest.approx(0.1)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ConfigMixin
-from ._layers import Block, Dropout, init_weights, resolve_indices
+from ._layers import Block, Dropout, init_weights, resolve_indices, uninitialised
 from .counting import attention_train_flops, linear_weights
 
 __all__ = ["VideoGPT", "VideoGPTConfig", "split_axes"]
@@ -88,9 +88,9 @@ class VideoGPT(nn.Module):
         self.pos_w = nn.Parameter(torch.zeros(W, dw))
         self.segment = nn.Parameter(torch.zeros(2, c.hidden)) if c.cond else None
         self.drop = Dropout(c.dropout)
-        self.blocks = nn.ModuleList(
+        self.blocks = uninitialised(lambda: nn.ModuleList(
             Block(c.hidden, c.heads, c.mlp_ratio, c.dropout, c.attn_dropout, causal=True) for _ in range(c.layers)
-        )
+        ))
         self.ln_f = nn.LayerNorm(c.hidden)
         self.head = nn.Linear(c.hidden, c.vocab_size, bias=False)
         init_weights(self, c.layers)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ConfigMixin
-from ._layers import Block, Dropout, init_weights, resolve_indices
+from ._layers import Block, Dropout, init_weights, resolve_indices, uninitialised
 from .counting import attention_train_flops, linear_weights
 
 __all__ = ["VIT_SIZES", "ViT", "ViTConfig", "parse_variant"]
@@ -89,10 +89,10 @@ class ViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.width))
         self.pos_emb = nn.Parameter(torch.zeros(1, c.n_patches + 1, c.width))
         self.drop = Dropout(c.dropout)
-        rates = torch.linspace(0, c.drop_path, c.depth).tolist()
-        self.blocks = nn.ModuleList(
+        rates = [c.drop_path * i / max(c.depth - 1, 1) for i in range(c.depth)]
+        self.blocks = uninitialised(lambda: nn.ModuleList(
             Block(c.width, c.heads, c.mlp_ratio, c.dropout, c.attn_dropout, rate) for rate in rates
-        )
+        ))
         self.norm = nn.LayerNorm(c.width)
         self.head = nn.Linear(c.width, c.n_classes)
         init_weights(self, c.depth)
