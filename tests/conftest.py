@@ -1,0 +1,11 @@
+"""Test-session settings shared by every test file."""
+
+import os
+
+import torch
+
+# pytest-xdist runs one process per core; each torch process defaulting to one thread per core would
+# oversubscribe the machine, and OpenMP threads spinning on a busy core slow large products many-fold.
+workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if workers > 1:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
