@@ -67,4 +67,6 @@ def test_bad_events_are_named(minilm):
     with pytest.raises(ValueError, match="layer 9 is out of range"):
         extract_features(minilm, word_events(), layers=[9], progress=False)
     with pytest.raises(ValueError, match="kind must be"):
+        extract_features(minilm, word_events(), kind="pixels", progress=False)
+    with pytest.raises(ValueError, match="kind='audio' needs a loaded AudioModel or a model id or path, got LanguageModel"):
         extract_features(minilm, word_events(), kind="audio", progress=False)

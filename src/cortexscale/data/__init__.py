@@ -1,6 +1,7 @@
 """Datasets, stimuli and timing."""
 
 from .alice import ALICE_ROIS, AliceData, load_alice
+from .audio import audio_info, audio_steps, read_audio
 from .events import (
     SILENCE_LABELS,
     check_events,

@@ -1,20 +1,24 @@
 """Features: layer features of stimuli from language models and cortexscale's own models, cached on disk."""
 
 from .alignment import ALIGN_METHODS, align_to_trs, lanczos_kernel
+from .audio import AudioModel, audio_features, load_audio_model
 from .cache import FeatureCache, file_identity, stimulus_hash
 from .extract import extract_features, segment_features
 from .language import LanguageModel, causal_features, encoder_features, load_language_model
 
 __all__ = [
     "ALIGN_METHODS",
+    "AudioModel",
     "FeatureCache",
     "LanguageModel",
     "align_to_trs",
+    "audio_features",
     "causal_features",
     "encoder_features",
     "extract_features",
     "file_identity",
     "lanczos_kernel",
+    "load_audio_model",
     "load_language_model",
     "segment_features",
     "stimulus_hash",

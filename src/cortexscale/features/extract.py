@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..data.audio import read_audio
 from ..data.events import check_events
+from .audio import AudioModel, audio_features, load_audio_model
 from .cache import FeatureCache, file_identity, stimulus_hash
 from .language import (
     LanguageModel,
@@ -29,12 +32,12 @@ def default_layer(n_layers: int) -> int:
     return max(1, round(0.75 * n_layers))
 
 
-def _identity(lm: LanguageModel) -> str:
-    path = Path(str(lm.identity))
+def _identity(net: LanguageModel | AudioModel) -> str:
+    path = Path(str(net.identity))
     if path.exists():
         return f"sha256:{file_identity(path)}"
-    revision = getattr(lm.model.config, "_commit_hash", None) or "unknown-revision"
-    return f"{lm.identity}@{revision}"
+    revision = getattr(net.model.config, "_commit_hash", None) or "unknown-revision"
+    return f"{net.identity}@{revision}"
 
 
 def segment_features(lm: LanguageModel, texts: Sequence[str], layers, batch_size: int = 16,
@@ -59,36 +62,84 @@ def segment_features(lm: LanguageModel, texts: Sequence[str], layers, batch_size
     return {layer: np.concatenate(parts) for layer, parts in out.items()}
 
 
+def _audio_compute(am: AudioModel, events: pd.DataFrame, window: float, batch_size: int, progress: bool):
+    """compute(layers) over the audio files named by ``events`` (each read once, at the model's rate)."""
+    if "stim_time" not in events.columns:
+        raise ValueError("audio events need a 'stim_time' column (seconds into the sound at each step's end); "
+                         "make them with cortexscale.data.audio_steps")
+    files = events["value"].astype(str).to_numpy()
+    times = events["stim_time"].to_numpy(dtype=np.float64)
+
+    def compute(layers):
+        out = {}
+        for file in dict.fromkeys(files):
+            rows = np.flatnonzero(files == file)
+            wave, rate = read_audio(file, am.sampling_rate)
+            feats = audio_features(am, wave, rate, times[rows], layers, window, batch_size, progress)
+            for layer, array in feats.items():
+                out.setdefault(layer, np.empty((len(files), array.shape[1]), np.float32))[rows] = array
+        return out
+
+    return compute
+
+
+def _audio_stimulus(events: pd.DataFrame) -> str:
+    files = {f: file_identity(f) for f in dict.fromkeys(events["value"].astype(str)) if Path(f).is_file()}
+    return stimulus_hash(f"{stimulus_hash(events)}:{sorted(files.items())}")
+
+
+def _loaded(model, cls, loader, kind: str, device, dtype):
+    """``model`` itself if it is a loaded ``cls``; else load it from an id or path."""
+    if isinstance(model, cls):
+        return model
+    if not isinstance(model, (str, os.PathLike)):
+        raise ValueError(f"kind={kind!r} needs a loaded {cls.__name__} or a model id or path, got {type(model).__name__}")
+    return loader(model, device=device, dtype=dtype)
+
+
+def _language_compute(lm: LanguageModel, values: list[str], kind: str, context, window, batch_size, progress):
+    """Settings and compute(layers) for words or text segments."""
+    if kind == "segments":
+        return {"kind": kind}, lambda todo: segment_features(lm, values, todo, batch_size, progress)
+    if lm.causal:
+        settings = {"kind": "causal-words", "context": list(context)}
+        return settings, lambda todo: causal_features(lm, values, todo, *context, progress=progress)
+    settings = {"kind": "encoder-words", "window": list(window)}
+    return settings, lambda todo: encoder_features(lm, values, todo, *window, batch_size, progress)
+
+
 def extract_features(model, events: pd.DataFrame, layers=None, *, kind: str = "words",
                      context: tuple[int, int] = (256, 512), window: tuple[int, int] = (20, 20),
-                     cache=None, device="auto", dtype=None, batch_size: int = 16,
+                     audio_window: float = 16.1, cache=None, device="auto", dtype=None, batch_size: int = 16,
                      progress: bool = True) -> dict[int, np.ndarray]:
     """Features {layer: (n_events, d)} of the events' values under ``model``.
 
-    model: a Hugging Face id, a local folder or ``.gguf`` file, or a :class:`LanguageModel`.
-    events: DataFrame with onset, duration (seconds) and value (a word, or a text segment for
-    ``kind="segments"``), in onset order. layers: hidden-state indices (0 = embeddings); default a
-    middle-to-late layer. Words get Antonello et al.'s dynamic ``context`` (min, max words) under a causal
-    model, or ``window`` (words before, after) under a bidirectional one. ``cache``: a
-    :class:`FeatureCache`, a folder, or None for no caching.
+    kind "words" or "segments": ``model`` is a Hugging Face id, a local folder or ``.gguf`` file, or a
+    :class:`LanguageModel`; ``value`` is a word or a text segment. Words get Antonello et al.'s dynamic
+    ``context`` (min, max words) under a causal model, or ``window`` (words before, after) under a
+    bidirectional one; segments are mean-pooled.
+    kind "audio": ``model`` is a speech model id or folder, or an :class:`AudioModel`; events come from
+    :func:`cortexscale.data.audio_steps` (``value`` an audio file, ``stim_time`` seconds into it) and each
+    gets the last frame of the causal ``audio_window`` seconds that end at its ``stim_time``.
+    events: DataFrame with onset, duration (seconds) and value, in onset order. layers: hidden-state
+    indices (0 = embeddings); default a middle-to-late layer. ``cache``: a :class:`FeatureCache`, a
+    folder, or None. ``dtype`` (e.g. torch.float16 or torch.bfloat16) loads the model in that precision.
     """
     events = check_events(events)
-    lm = model if isinstance(model, LanguageModel) else load_language_model(model, device=device, dtype=dtype)
-    layers = _check_layers(default_layer(lm.n_layers) if layers is None else layers, lm.n_layers)
-    values = events["value"].astype(str).tolist()
-    if kind == "segments":
-        settings = {"kind": kind}
-        compute = lambda todo: segment_features(lm, values, todo, batch_size, progress)  # noqa: E731
-    elif kind == "words" and lm.causal:
-        settings = {"kind": "causal-words", "context": list(context)}
-        compute = lambda todo: causal_features(lm, values, todo, *context, progress=progress)  # noqa: E731
-    elif kind == "words":
-        settings = {"kind": "encoder-words", "window": list(window)}
-        compute = lambda todo: encoder_features(lm, values, todo, *window, batch_size, progress)  # noqa: E731
+    if kind == "audio":
+        net = _loaded(model, AudioModel, load_audio_model, kind, device, dtype)
+        settings = {"kind": kind, "window": float(audio_window)}
+        compute = _audio_compute(net, events, float(audio_window), batch_size, progress)
+        stimulus = _audio_stimulus(events)
+    elif kind in ("words", "segments"):
+        net = _loaded(model, LanguageModel, load_language_model, kind, device, dtype)
+        values = events["value"].astype(str).tolist()
+        settings, compute = _language_compute(net, values, kind, context, window, batch_size, progress)
+        stimulus = stimulus_hash(events[["onset", "duration", "value"]])
     else:
-        raise ValueError(f"kind must be 'words' or 'segments', got {kind!r}")
+        raise ValueError(f"kind must be 'words', 'segments' or 'audio', got {kind!r}")
+    layers = _check_layers(default_layer(net.n_layers) if layers is None else layers, net.n_layers)
     if cache is None:
         return compute(layers)
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
-    stim = stimulus_hash(events[["onset", "duration", "value"]])
-    return cache.get_or_compute(_identity(lm), layers, stim, settings, compute)
+    return cache.get_or_compute(_identity(net), layers, stimulus, settings, compute)
