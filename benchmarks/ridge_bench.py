@@ -7,6 +7,7 @@ wall time and peak resident memory are measured cleanly.
 
     python benchmarks/ridge_bench.py                 # both shapes, all contenders
     python benchmarks/ridge_bench.py --n-train 3000 --contenders ours himalaya_kernel_torch
+    python benchmarks/ridge_bench.py --device cuda   # torch contenders on the GPU (ours torch_cuda)
 
 Prints wall time, peak memory, the ratio against the fastest himalaya contender,
 max |delta r| of test correlations against our exact run, and our achieved
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+DEVICE_ENV = "RIDGE_BENCH_DEVICE"
 N_BASE, DELAYS, N_TARGETS, N_TEST, N_ALPHAS, N_FOLDS = 768, (1, 2, 3, 4), 10000, 500, 10, 5
 ALPHAS = np.logspace(1, 4, N_ALPHAS)
 
@@ -74,6 +76,7 @@ def run_contender(name: str, data_file: str, out_file: str) -> None:
     X0, Xd, Y, n_train = d["X0"], d["Xd"], d["Y"], int(d["n_train"])
     splits = _splits(n_train)
     tr, te = slice(0, n_train), slice(n_train, None)
+    cuda = os.environ.get(DEVICE_ENV, "cpu") == "cuda"
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     extra = {}
@@ -82,7 +85,7 @@ def run_contender(name: str, data_file: str, out_file: str) -> None:
 
         fast = dict(alpha_search="coarse_to_fine", select_precision="bf16") if name == "ours_fast" else {}
         model = RidgeCV(alphas=ALPHAS, cv=splits, scoring="neg_mse", fit_intercept=False, delays=DELAYS,
-                        backend="torch", **fast)
+                        backend="torch_cuda" if cuda else "torch", **fast)
         model.fit(X0[tr], Y[tr])
         pred = model.predict(X0[te])
         best = model.alpha_
@@ -92,7 +95,8 @@ def run_contender(name: str, data_file: str, out_file: str) -> None:
         from himalaya.kernel_ridge import KernelRidgeCV
         from himalaya.ridge import RidgeCV as HRidgeCV
 
-        backend = set_backend("torch" if name.endswith("torch") else "numpy", on_error="raise")
+        torch_backend = "torch_cuda" if cuda else "torch"
+        backend = set_backend(torch_backend if name.endswith("torch") else "numpy", on_error="raise")
         Est = KernelRidgeCV if "kernel" in name else HRidgeCV
         model = Est(alphas=ALPHAS, cv=splits, fit_intercept=False)
         model.fit(Xd[tr], Y[tr])
@@ -109,21 +113,29 @@ def run_contender(name: str, data_file: str, out_file: str) -> None:
         raise ValueError(f"unknown contender {name!r}; choose from {CONTENDERS}")
     wall = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if cuda:
+        import torch
+
+        extra["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     np.savez(out_file, r=_test_r(Y[te], pred), alpha=np.asarray(best, dtype=np.float64))
     Path(out_file + ".json").write_text(json.dumps(
         {"wall_s": wall, "peak_mb": peak_kb / 1024, "data_mb": rss_before / 1024, **extra}))
 
 
-def gemm_rate(n: int = 3000, k: int = 3000, m: int = 10000) -> float:
-    """Measured float32 torch GEMM rate on this machine, GFLOP/s (best of 3)."""
+def gemm_rate(n: int = 3000, k: int = 3000, m: int = 10000, device: str = "cpu") -> float:
+    """Measured float32 torch GEMM rate on ``device``, GFLOP/s (best of 3)."""
     import torch
 
-    a, b = torch.randn(n, k), torch.randn(k, m)
+    a, b = torch.randn(n, k, device=device), torch.randn(k, m, device=device)
     a @ b
     best = np.inf
     for _ in range(3):
+        if device == "cuda":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
     return 2 * n * k * m / best / 1e9
 
@@ -206,15 +218,18 @@ def main(argv=None):
     ap.add_argument("--targets", type=int, default=N_TARGETS)
     ap.add_argument("--contenders", nargs="+", default=None,
                     help="default: all at 3000; at 10000 himalaya's KernelRidgeCV (n x n kernels) is left out")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: our RidgeCV and himalaya's torch contenders run on the GPU")
     ap.add_argument("--worker", nargs=3, metavar=("NAME", "DATA", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         run_contender(*args.worker)
         return
-    rate = gemm_rate()
-    print(f"float32 GEMM rate on this machine: {rate:.0f} GFLOP/s; torch threads: "
+    os.environ[DEVICE_ENV] = args.device
+    rate = gemm_rate(device=args.device)
+    print(f"float32 GEMM rate on {args.device}: {rate:.0f} GFLOP/s; torch threads: "
           f"{__import__('torch').get_num_threads()}")
-    summary = {"gemm_gflops": rate, "shapes": []}
+    summary = {"device": args.device, "gemm_gflops": rate, "shapes": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n_train in args.n_train:
             contenders = args.contenders or [c for c in CONTENDERS if n_train < 10000 or "kernel" not in c]

@@ -9,3 +9,14 @@ import torch
 workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if workers > 1:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+import pytest  # noqa: E402
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+"""Devices the device-parametrised tests run on: the CPU always, CUDA where present."""
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """Each device of :data:`DEVICES` in turn."""
+    return request.param

@@ -216,10 +216,13 @@ def test_extract_features_audio_events_with_cache(am, model_dir, tmp_path, monke
         extract_features(am, sounds, layers=[2], kind="audio", progress=False)
 
 
-def test_half_precision_inference_stays_close(model_dir):
-    half = load_audio_model(model_dir, device="cpu", dtype=torch.bfloat16)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_inference_stays_close(model_dir, device, dtype):
+    if device == "cpu" and dtype == torch.float16:
+        dtype = torch.bfloat16
+    half = load_audio_model(model_dir, device=device, dtype=dtype)
     full = load_audio_model(model_dir, device="cpu")
-    assert half.dtype == torch.bfloat16
+    assert half.dtype == dtype and half.device.type == device
     times = np.arange(1, 11) * 0.1
     a = audio_features(half, sound(1.0), RATE, times, [2], window=0.5, progress=False)[2]
     b = audio_features(full, sound(1.0), RATE, times, [2], window=0.5, progress=False)[2]

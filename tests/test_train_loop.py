@@ -103,15 +103,16 @@ def test_loss_falls_on_a_short_run(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
-def test_precisions_give_finite_losses(tmp_path, precision):
-    result = train(toy_model(), toy_data(), quick(precision=precision, steps=6), tmp_path, progress=False)
+def test_precisions_give_finite_losses(tmp_path, precision, device):
+    result = train(toy_model(), toy_data(), quick(precision=precision, steps=6, device=device), tmp_path,
+                   progress=False)
     records = read_metrics(result.metrics_path)
     assert all(math.isfinite(r["loss"]) for r in records)
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
     assert ("loss_scale" in records[-1]) == (precision == "fp16")
 
 
-def test_bf16_autocast_really_lowers_precision(tmp_path):
+def test_bf16_autocast_really_lowers_precision(tmp_path, device):
     seen = []
 
     class Probe(ToyModel):
@@ -120,7 +121,7 @@ def test_bf16_autocast_really_lowers_precision(tmp_path):
             return super().loss(batch)
 
     torch.manual_seed(0)
-    train(Probe(ToyConfig()), toy_data(), quick(precision="bf16", steps=1), tmp_path, progress=False)
+    train(Probe(ToyConfig()), toy_data(), quick(precision="bf16", steps=1, device=device), tmp_path, progress=False)
     assert seen == [torch.bfloat16]
 
 

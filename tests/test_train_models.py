@@ -12,7 +12,7 @@ def read_losses(path):
     return [json.loads(line)["loss"] for line in path.read_text().splitlines()]
 
 
-def test_vit_trains_with_augreg_and_mixup(tmp_path):
+def test_vit_trains_with_augreg_and_mixup(tmp_path, device):
     torch.manual_seed(0)
     labels = torch.arange(32) % 4
     images = torch.zeros(32, 3, 16, 16)
@@ -20,14 +20,15 @@ def test_vit_trains_with_augreg_and_mixup(tmp_path):
         images[labels == c, c % 3, : 8 * (c // 2 + 1)] = 1.0
     data = TensorDictDataset({"image": images * 2 - 1, "label": labels})
     model = ViT(ViTConfig(width=32, depth=2, heads=2, patch=4, image_size=16, n_classes=4))
-    cfg = TrainConfig(lr=2e-3, batch_size=16, steps=12, warmup_steps=2, log_every=1, weight_decay=0.03)
+    cfg = TrainConfig(lr=2e-3, batch_size=16, steps=12, warmup_steps=2, log_every=1, weight_decay=0.03,
+                      device=device)
     result = train(model, data, cfg, tmp_path, augment=AugReg("light2", n_classes=4), progress=False)
     losses = read_losses(result.metrics_path)
     assert len(losses) == 12 and all(map(torch.isfinite, torch.tensor(losses)))
     assert sum(losses[-3:]) < sum(losses[:3])
 
 
-def test_vqvae_trains_and_reloads(tmp_path):
+def test_vqvae_trains_and_reloads(tmp_path, device):
     torch.manual_seed(0)
     t = torch.arange(4.0)[:, None, None]
     x = torch.arange(16.0)
@@ -35,13 +36,14 @@ def test_vqvae_trains_and_reloads(tmp_path):
     data = TensorDictDataset({"video": clips[:, None].expand(8, 3, 4, 16, 16).contiguous()})
     cfg_model = VQVAEConfig(frames=4, size=16, hidden=16, n_res_layers=1, codebook_size=32, embedding_dim=8,
                             temporal_downsample=2, spatial_downsample=4)
-    cfg = TrainConfig(lr=2e-3, batch_size=4, steps=15, warmup_steps=1, log_every=1, precision="bf16")
+    cfg = TrainConfig(lr=2e-3, batch_size=4, steps=15, warmup_steps=1, log_every=1, precision="bf16", device=device)
     result = train(VQVAE(cfg_model), data, cfg, tmp_path, progress=False)
     losses = read_losses(result.metrics_path)
     assert losses[-1] < 0.7 * losses[0]
-    reloaded = load_pretrained(result.checkpoint).eval()
+    reloaded = load_pretrained(result.checkpoint, device=device).eval()
     result.model.eval()
-    assert torch.equal(reloaded.encode(data.tensors["video"][:2]), result.model.encode(data.tensors["video"][:2]))
+    video = data.tensors["video"][:2].to(device)
+    assert torch.equal(reloaded.encode(video), result.model.encode(video))
 
 
 def test_procedural_video_to_tokens_to_gpt(tmp_path):
