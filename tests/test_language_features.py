@@ -1,3 +1,4 @@
+import copy
 import importlib.util
 from pathlib import Path
 
@@ -51,9 +52,10 @@ def test_dynamic_context_grows_then_resets():
         dynamic_context_starts(10, 8, 8)
 
 
-def test_windowed_extraction_matches_naive_recomputation(tiny_gpt):
-    fast = causal_features(tiny_gpt, WORDS, layers=[1, -1], min_context=4, max_context=9, progress=False)
-    slow = naive_causal_features(tiny_gpt, WORDS, layers=[1, -1], min_context=4, max_context=9, progress=False)
+def test_windowed_extraction_matches_naive_recomputation(tiny_gpt, device):
+    lm = LanguageModel(copy.deepcopy(tiny_gpt.model).to(device), tiny_gpt.tokenizer, True, "tiny-gpt2")
+    fast = causal_features(lm, WORDS, layers=[1, -1], min_context=4, max_context=9, progress=False)
+    slow = naive_causal_features(lm, WORDS, layers=[1, -1], min_context=4, max_context=9, progress=False)
     assert set(fast) == {1, 2} and fast[2].shape == (len(WORDS), 32)
     for layer in fast:
         np.testing.assert_allclose(fast[layer], slow[layer], atol=1e-4)
