@@ -46,7 +46,7 @@ def test_vqvae_trains_and_reloads(tmp_path, device):
     assert torch.equal(reloaded.encode(video), result.model.encode(video))
 
 
-def test_procedural_video_to_tokens_to_gpt(tmp_path):
+def test_procedural_video_to_tokens_to_gpt(tmp_path, device):
     """The seed study's chain at toy size: generator -> frame store -> VQ-VAE -> tokens -> video GPT."""
     from cortexscale.data import FrameStore, ProceduralGame, nested_subsets
     from cortexscale.models import VideoGPT, VideoGPTConfig
@@ -61,16 +61,16 @@ def test_procedural_video_to_tokens_to_gpt(tmp_path):
 
     vq_cfg = VQVAEConfig(frames=4, size=16, hidden=16, n_res_layers=1, codebook_size=16, embedding_dim=8,
                          temporal_downsample=2, spatial_downsample=4)
-    vq = train(VQVAE(vq_cfg), TensorDictDataset({"video": video}), TrainConfig(lr=2e-3, batch_size=8, steps=6),
-               tmp_path / "vq", progress=False).model.eval()
+    vq = train(VQVAE(vq_cfg), TensorDictDataset({"video": video}),
+               TrainConfig(lr=2e-3, batch_size=8, steps=6, device=device), tmp_path / "vq", progress=False).model.eval()
     with torch.no_grad():
-        tokens = vq.encode(video)
+        tokens = vq.encode(video.to(device)).cpu()
     assert tokens.shape == (16, 2, 4, 4)
 
     gpt_cfg = VideoGPTConfig(vocab_size=16, grid=(2, 4, 4), hidden=32, layers=2, heads=4)
     run = train(VideoGPT(gpt_cfg), TensorDictDataset({"tokens": tokens}),
-                TrainConfig(lr=3e-3, batch_size=8, steps=20, log_every=1, warmup_steps=2), tmp_path / "gpt",
-                progress=False)
+                TrainConfig(lr=3e-3, batch_size=8, steps=20, log_every=1, warmup_steps=2, device=device),
+                tmp_path / "gpt", progress=False)
     records = [json.loads(line) for line in run.metrics_path.read_text().splitlines()]
     assert records[-1]["tokens"] == 20 * 8 * 32
     assert records[-1]["loss"] < records[0]["loss"]

@@ -93,7 +93,8 @@ def _loaded(model, cls, loader, kind: str, device, dtype):
     if isinstance(model, cls):
         return model
     if not isinstance(model, (str, os.PathLike)):
-        raise ValueError(f"kind={kind!r} needs a loaded {cls.__name__} or a model id or path, got {type(model).__name__}")
+        raise ValueError(f"kind={kind!r} needs a loaded {cls.__name__} or a model id or path, "
+                         f"got {type(model).__name__}")
     return loader(model, device=device, dtype=dtype)
 
 
