@@ -56,9 +56,12 @@ def test_windowed_extraction_matches_naive_recomputation(tiny_gpt, device):
     lm = LanguageModel(copy.deepcopy(tiny_gpt.model).to(device), tiny_gpt.tokenizer, True, "tiny-gpt2")
     fast = causal_features(lm, WORDS, layers=[1, -1], min_context=4, max_context=9, progress=False)
     slow = naive_causal_features(lm, WORDS, layers=[1, -1], min_context=4, max_context=9, progress=False)
+    batched = causal_features(lm, WORDS, layers=[1, -1], min_context=4, max_context=9, batch_size=3,
+                              progress=False)
     assert set(fast) == {1, 2} and fast[2].shape == (len(WORDS), 32)
     for layer in fast:
         np.testing.assert_allclose(fast[layer], slow[layer], atol=1e-4)
+        np.testing.assert_allclose(batched[layer], fast[layer], atol=1e-5)
 
 
 def test_causal_features_ignore_the_future(tiny_gpt):

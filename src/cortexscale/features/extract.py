@@ -104,7 +104,8 @@ def _language_compute(lm: LanguageModel, values: list[str], kind: str, context, 
         return {"kind": kind}, lambda todo: segment_features(lm, values, todo, batch_size, progress)
     if lm.causal:
         settings = {"kind": "causal-words", "context": list(context)}
-        return settings, lambda todo: causal_features(lm, values, todo, *context, progress=progress)
+        windows = batch_size if lm.device.type == "cuda" else 1
+        return settings, lambda todo: causal_features(lm, values, todo, *context, windows, progress)
     settings = {"kind": "encoder-words", "window": list(window)}
     return settings, lambda todo: encoder_features(lm, values, todo, *window, batch_size, progress)
 
@@ -125,6 +126,8 @@ def extract_features(model, events: pd.DataFrame, layers=None, *, kind: str = "w
     events: DataFrame with onset, duration (seconds) and value, in onset order. layers: hidden-state
     indices (0 = embeddings); default a middle-to-late layer. ``cache``: a :class:`FeatureCache`, a
     folder, or None. ``dtype`` (e.g. torch.float16 or torch.bfloat16) loads the model in that precision.
+    ``batch_size``: windows, segments or audio steps per forward pass (causal word windows batch on CUDA only,
+    where padding them pays off).
     """
     events = check_events(events)
     if kind == "audio":

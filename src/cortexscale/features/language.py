@@ -139,20 +139,45 @@ def _causal_setup(lm: LanguageModel, words, layers, min_context: int, max_contex
     return layers, ids, starts, {layer: [] for layer in layers}
 
 
+def _padded(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask, each (len(seqs), longest)."""
+    width = max(map(len, seqs))
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for j, seq in enumerate(seqs):
+        ids[j, :len(seq)] = torch.tensor(seq)
+        mask[j, :len(seq)] = 1
+    return ids.to(device), mask.to(device)
+
+
 def causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context: int = 256,
-                    max_context: int = 512, progress: bool = True) -> dict[int, np.ndarray]:
-    """Dynamic-context features {layer: (n_words, d)} of a causal model, one forward pass per window."""
+                    max_context: int = 512, batch_size: int = 1, progress: bool = True) -> dict[int, np.ndarray]:
+    """Dynamic-context features {layer: (n_words, d)} of a causal model, one forward pass per window.
+
+    ``batch_size`` windows run together, right-padded (padding after the last token never reaches the
+    real tokens of a causal model); more than 1 pays off on a GPU.
+    """
     layers, ids, starts, out = _causal_setup(lm, words, layers, min_context, max_context)
     bounds = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1], True])
-    for a, b in tqdm(list(zip(bounds[:-1], bounds[1:])), disable=not progress, desc="windows"):
-        s = int(starts[a])
-        window = [tok for w in range(s, b) for tok in ids[w]]
-        _check_length(lm, len(window), f"the context window of words {s}..{b - 1}")
-        last = np.cumsum([len(ids[w]) for w in range(s, b)]) - 1
-        hidden = _hidden_states(lm, torch.tensor([window], device=lm.device))
-        pick = torch.as_tensor(last[a - s:], device=lm.device)
-        for layer in layers:
-            out[layer].append(hidden[layer][0, pick].float().cpu().numpy())
+    windows = list(zip(bounds[:-1], bounds[1:]))
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    with tqdm(total=len(words), disable=not progress, desc="words") as bar:
+        for g in range(0, len(windows), batch_size):
+            group = windows[g:g + batch_size]
+            seqs = []
+            for a, b in group:
+                s = int(starts[a])
+                seqs.append([tok for w in range(s, b) for tok in ids[w]])
+                _check_length(lm, len(seqs[-1]), f"the context window of words {s}..{b - 1}")
+            batch, mask = _padded(seqs, pad, lm.device)
+            hidden = _hidden_states(lm, batch, mask if len(group) > 1 else None)
+            for j, (a, b) in enumerate(group):
+                s = int(starts[a])
+                last = np.cumsum([len(ids[w]) for w in range(s, b)]) - 1
+                pick = torch.as_tensor(last[a - s:], device=lm.device)
+                for layer in layers:
+                    out[layer].append(hidden[layer][j, pick].float().cpu().numpy())
+                bar.update(b - a)
     return {layer: np.concatenate(parts) for layer, parts in out.items()}
 
 
@@ -187,14 +212,8 @@ def encoder_features(lm: LanguageModel, words: Sequence[str], layers, before: in
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     for a in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc="windows"):
         batch = seqs[a:a + batch_size]
-        width = max(map(len, batch))
-        _check_length(lm, width, f"the window of word {a}")
-        ids_t = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for j, seq in enumerate(batch):
-            ids_t[j, :len(seq)] = torch.tensor(seq)
-            mask[j, :len(seq)] = 1
-        hidden = _hidden_states(lm, ids_t.to(lm.device), mask.to(lm.device))
+        _check_length(lm, max(map(len, batch)), f"the window of word {a}")
+        hidden = _hidden_states(lm, *_padded(batch, pad, lm.device))
         rows = torch.arange(len(batch), device=lm.device)
         cols = torch.tensor(targets[a:a + batch_size], device=lm.device)
         for layer in layers:
