@@ -70,3 +70,79 @@ def test_bad_events_are_named(minilm):
         extract_features(minilm, word_events(), kind="pixels", progress=False)
     with pytest.raises(ValueError, match="kind='audio' needs a loaded AudioModel or a model id or path, got LanguageModel"):
         extract_features(minilm, word_events(), kind="audio", progress=False)
+
+
+def tiny_video_models():
+    from cortexscale.models import VQVAE, VQVAEConfig, VideoGPT, VideoGPTConfig, ViT, ViTConfig
+
+    torch.manual_seed(0)
+    vit = ViT(ViTConfig(width=32, depth=4, heads=2, patch=8, image_size=32, n_classes=3)).eval()
+    vq = VQVAE(VQVAEConfig(frames=4, size=16, hidden=16, n_res_layers=1, codebook_size=16, embedding_dim=8,
+                           temporal_downsample=2, spatial_downsample=4)).eval()
+    gpt = VideoGPT(VideoGPTConfig(vocab_size=16, grid=(2, 4, 4), hidden=32, layers=2, heads=2)).eval()
+    return vit, vq, gpt
+
+
+def video(n=24, size=24):
+    return np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def test_frames_kind_runs_a_vit_checkpoint_per_frame(tmp_path, monkeypatch):
+    from cortexscale.data import FrameStore, frame_events
+    from cortexscale.features.vision import frame_features
+    from cortexscale.models import save_pretrained
+
+    vit, _, _ = tiny_video_models()
+    frames = video()
+    store = FrameStore.from_frames(frames, tmp_path / "store", fps=10.0)
+    events = frame_events(len(frames), fps=10.0, offset=20.0).iloc[::2]
+    direct = frame_features(vit, frames[::2], [1, 3], device="cpu", progress=False)
+    folder = save_pretrained(vit, tmp_path / "vit")
+    feats = extract_features(folder, events, layers=[1, 3], kind="frames", frames=store, device="cpu",
+                             cache=tmp_path / "c", progress=False)
+    assert feats[3].shape == (12, 32)
+    for layer in (1, 3):
+        np.testing.assert_allclose(feats[layer], direct[layer], atol=1e-5)
+    import cortexscale.features.vision as vision
+
+    monkeypatch.setattr(vision, "frame_features", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again = extract_features(vit, events, layers=[1, 3], kind="frames", frames=store, device="cpu",
+                             cache=tmp_path / "c", progress=False)
+    np.testing.assert_array_equal(again[3], feats[3])
+    with pytest.raises(AssertionError, match="recomputed"):
+        extract_features(vit, events, layers=[1, 3], kind="frames", frames=store, pool="mean", device="cpu",
+                         cache=tmp_path / "c", progress=False)
+
+
+def test_clips_kind_runs_tokenizer_and_gpt_per_clip(tmp_path):
+    from cortexscale.features.vision import clip_events, clip_features
+    from cortexscale.models import save_pretrained
+
+    _, vq, gpt = tiny_video_models()
+    frames = video()
+    events = clip_events(len(frames), fps=10.0, length=4)
+    direct = clip_features(vq, gpt, frames, layers=[-1], device="cpu", progress=False)
+    folders = (save_pretrained(vq, tmp_path / "vq"), save_pretrained(gpt, tmp_path / "gpt"))
+    feats = extract_features(folders, events, layers=[-1], kind="clips", frames=frames, device="cpu",
+                             progress=False)
+    assert len(events) == 6 and feats[1].shape == (6, 32)
+    np.testing.assert_allclose(feats[1], direct[1], atol=1e-5)
+
+
+def test_video_kinds_name_bad_input(tmp_path):
+    from cortexscale.data import frame_events
+
+    vit, vq, gpt = tiny_video_models()
+    frames = video(8)
+    events = frame_events(8, fps=10.0)
+    with pytest.raises(ValueError, match="frames= is required"):
+        extract_features(vit, events, kind="frames", progress=False)
+    late = events.assign(value=np.arange(3, 11))
+    with pytest.raises(ValueError, match=r"value at row 5 is 8, not a frame index in 0..7"):
+        extract_features(vit, late, kind="frames", frames=frames, progress=False)
+    with pytest.raises(ValueError, match=r"needs model=\(vqvae, gpt\)"):
+        extract_features(gpt, events, kind="clips", frames=frames, progress=False)
+    with pytest.raises(ValueError, match="needs a ViT or its checkpoint folder, got VideoGPT"):
+        extract_features(gpt, events, kind="frames", frames=frames, progress=False)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        extract_features(vit, events, kind="pixels", frames=frames, progress=False)

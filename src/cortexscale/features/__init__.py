@@ -1,10 +1,12 @@
-"""Features: layer features of stimuli from language models and cortexscale's own models, cached on disk."""
+"""Features: layer features of stimuli (words, text, audio, video frames and clips) from Hugging Face models
+and cortexscale's own, aligned to TRs and cached on disk."""
 
 from .alignment import ALIGN_METHODS, align_to_trs, lanczos_kernel
 from .audio import AudioModel, audio_features, load_audio_model
 from .cache import FeatureCache, file_identity, stimulus_hash
 from .extract import extract_features, segment_features
 from .language import LanguageModel, causal_features, encoder_features, load_language_model
+from .vision import clip_events, clip_features, clip_starts, frame_features
 
 __all__ = [
     "ALIGN_METHODS",
@@ -14,9 +16,13 @@ __all__ = [
     "align_to_trs",
     "audio_features",
     "causal_features",
+    "clip_events",
+    "clip_features",
+    "clip_starts",
     "encoder_features",
     "extract_features",
     "file_identity",
+    "frame_features",
     "lanczos_kernel",
     "load_audio_model",
     "load_language_model",

@@ -1,9 +1,16 @@
-"""One entry point from a model and a stimulus events table to per-layer features."""
+"""One entry point from a model and a stimulus events table to per-layer features.
+
+Each kind of stimulus is a function in :data:`KINDS` that loads the model and returns a :class:`Job`: the
+layers to extract, the settings and stimulus hash that key the cache, and the computation itself.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +20,9 @@ from tqdm.auto import tqdm
 
 from ..data.audio import read_audio
 from ..data.events import check_events
+from ..data.video import FrameStore
+from ..models import VQVAE, VideoGPT, ViT, load_pretrained
+from . import vision
 from .audio import AudioModel, audio_features, load_audio_model
 from .cache import FeatureCache, file_identity, stimulus_hash
 from .language import (
@@ -24,7 +34,7 @@ from .language import (
     load_language_model,
 )
 
-__all__ = ["default_layer", "extract_features", "segment_features"]
+__all__ = ["KINDS", "Job", "default_layer", "extract_features", "segment_features"]
 
 
 def default_layer(n_layers: int) -> int:
@@ -32,7 +42,8 @@ def default_layer(n_layers: int) -> int:
     return max(1, round(0.75 * n_layers))
 
 
-def _identity(net: LanguageModel | AudioModel) -> str:
+def _hub_identity(net: LanguageModel | AudioModel) -> str:
+    """A hash of local weights, or the hub id with its revision."""
     path = Path(str(net.identity))
     if path.exists():
         return f"sha256:{file_identity(path)}"
@@ -62,88 +73,198 @@ def segment_features(lm: LanguageModel, texts: Sequence[str], layers, batch_size
     return {layer: np.concatenate(parts) for layer, parts in out.items()}
 
 
-def _audio_compute(am: AudioModel, events: pd.DataFrame, window: float, batch_size: int, progress: bool):
-    """compute(layers) over the audio files named by ``events`` (each read once, at the model's rate)."""
-    if "stim_time" not in events.columns:
-        raise ValueError("audio events need a 'stim_time' column (seconds into the sound at each step's end); "
-                         "make them with cortexscale.data.audio_steps")
-    files = events["value"].astype(str).to_numpy()
-    times = events["stim_time"].to_numpy(dtype=np.float64)
+@dataclass
+class Job:
+    """What :func:`extract_features` runs for one kind of stimulus.
 
-    def compute(layers):
-        out = {}
-        for file in dict.fromkeys(files):
-            rows = np.flatnonzero(files == file)
-            wave, rate = read_audio(file, am.sampling_rate)
-            feats = audio_features(am, wave, rate, times[rows], layers, window, batch_size, progress)
-            for layer, array in feats.items():
-                out.setdefault(layer, np.empty((len(files), array.shape[1]), np.float32))[rows] = array
-        return out
+    ``compute(layers) -> {layer: (n_events, d)}``; ``identity()`` names the model for the cache (called only
+    when caching, as it may hash weight files).
+    """
 
-    return compute
+    layers: list[int]
+    settings: dict
+    stimulus: str
+    compute: Callable[[list[int]], dict]
+    identity: Callable[[], str]
 
 
-def _audio_stimulus(events: pd.DataFrame) -> str:
-    files = {f: file_identity(f) for f in dict.fromkeys(events["value"].astype(str)) if Path(f).is_file()}
-    return stimulus_hash(f"{stimulus_hash(events)}:{sorted(files.items())}")
-
-
-def _loaded(model, cls, loader, kind: str, device, dtype):
+def _loaded(model, cls, loader, kind: str, **kwargs):
     """``model`` itself if it is a loaded ``cls``; else load it from an id or path."""
     if isinstance(model, cls):
         return model
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"kind={kind!r} needs a loaded {cls.__name__} or a model id or path, "
                          f"got {type(model).__name__}")
-    return loader(model, device=device, dtype=dtype)
+    return loader(model, **kwargs)
 
 
-def _language_compute(lm: LanguageModel, values: list[str], kind: str, context, window, batch_size, progress):
-    """Settings and compute(layers) for words or text segments."""
-    if kind == "segments":
-        return {"kind": kind}, lambda todo: segment_features(lm, values, todo, batch_size, progress)
-    if lm.causal:
-        settings = {"kind": "causal-words", "context": list(context)}
-        windows = batch_size if lm.device.type == "cuda" else 1
-        return settings, lambda todo: causal_features(lm, values, todo, *context, windows, progress)
-    settings = {"kind": "encoder-words", "window": list(window)}
-    return settings, lambda todo: encoder_features(lm, values, todo, *window, batch_size, progress)
+def _language_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
+    lm = _loaded(model, LanguageModel, load_language_model, opts["kind"], device=opts["device"], dtype=opts["dtype"])
+    values = events["value"].astype(str).tolist()
+    batch, progress = opts["batch_size"], opts["progress"]
+    if opts["kind"] == "segments":
+        settings = {"kind": "segments"}
+        compute = lambda todo: segment_features(lm, values, todo, batch, progress)  # noqa: E731
+    elif lm.causal:
+        settings = {"kind": "causal-words", "context": list(opts["context"])}
+        windows = batch if lm.device.type == "cuda" else 1
+        compute = lambda todo: causal_features(lm, values, todo, *opts["context"], windows, progress)  # noqa: E731
+    else:
+        settings = {"kind": "encoder-words", "window": list(opts["window"])}
+        compute = lambda todo: encoder_features(lm, values, todo, *opts["window"], batch, progress)  # noqa: E731
+    layers = _check_layers(default_layer(lm.n_layers) if layers is None else layers, lm.n_layers)
+    stimulus = stimulus_hash(events[["onset", "duration", "value"]])
+    return Job(layers, settings, stimulus, compute, lambda: _hub_identity(lm))
+
+
+def _audio_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
+    am = _loaded(model, AudioModel, load_audio_model, "audio", device=opts["device"], dtype=opts["dtype"])
+    if "stim_time" not in events.columns:
+        raise ValueError("audio events need a 'stim_time' column (seconds into the sound at each step's end); "
+                         "make them with cortexscale.data.audio_steps")
+    files = events["value"].astype(str).to_numpy()
+    times = events["stim_time"].to_numpy(dtype=np.float64)
+    window = float(opts["audio_window"])
+
+    def compute(todo):
+        out = {}
+        for file in dict.fromkeys(files):
+            rows = np.flatnonzero(files == file)
+            wave, rate = read_audio(file, am.sampling_rate)
+            feats = audio_features(am, wave, rate, times[rows], todo, window, opts["batch_size"], opts["progress"])
+            for layer, array in feats.items():
+                out.setdefault(layer, np.empty((len(files), array.shape[1]), np.float32))[rows] = array
+        return out
+
+    hashes = sorted((f, file_identity(f)) for f in dict.fromkeys(files) if Path(f).is_file())
+    stimulus = stimulus_hash(f"{stimulus_hash(events)}:{hashes}")
+    layers = _check_layers(default_layer(am.n_layers) if layers is None else layers, am.n_layers)
+    return Job(layers, {"kind": "audio", "window": window}, stimulus, compute, lambda: _hub_identity(am))
+
+
+def _own_model(model, kind: str, cls):
+    """A cortexscale model of class ``cls``, or one loaded from its checkpoint folder."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_pretrained(model, device="cpu")
+    if not isinstance(model, cls):
+        raise ValueError(f"kind={kind!r} needs a {cls.__name__} or its checkpoint folder, got {type(model).__name__}")
+    return model
+
+
+def _module_identity(model: torch.nn.Module) -> str:
+    """SHA-256 over a cortexscale model's config and every tensor of its state dict."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _frames_identity(frames) -> str:
+    if isinstance(frames, FrameStore):
+        meta = {k: v for k, v in frames.meta.items() if k != "path"}
+        return stimulus_hash(json.dumps(meta, sort_keys=True, default=str))
+    return stimulus_hash(np.asarray(frames))
+
+
+def _frame_indices(events: pd.DataFrame, frames) -> np.ndarray:
+    if frames is None:
+        raise ValueError("frames= is required for video kinds: an (N, H, W, 3) uint8 array or a FrameStore")
+    values = pd.to_numeric(events["value"], errors="coerce").to_numpy()
+    n = len(frames.frames if isinstance(frames, FrameStore) else frames)
+    bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)) | (values < 0) | (values >= n))
+    if len(bad):
+        raise ValueError(f"events: value at row {events.index[bad[0]]} is {events['value'].iloc[bad[0]]}, "
+                         f"not a frame index in 0..{n - 1}")
+    return values.astype(np.int64)
+
+
+_FRAME_CHUNK = 4096
+"""Frames read from a store per call, so a long video never sits in memory whole."""
+
+
+def _frames_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
+    vit = _own_model(model, "frames", ViT)
+    index = _frame_indices(events, opts["frames"])
+    source = opts["frames"].frames if isinstance(opts["frames"], FrameStore) else np.asarray(opts["frames"])
+    layers = vision._block_indices(layers, len(vit.blocks))
+    settings = {"kind": "frames", "pool": opts["pool"]}
+
+    def compute(todo):
+        parts = []
+        for a in tqdm(range(0, len(index), _FRAME_CHUNK), disable=not opts["progress"], desc="frame chunks"):
+            parts.append(vision.frame_features(vit, source[index[a:a + _FRAME_CHUNK]], todo, pool=opts["pool"],
+                                        batch_size=opts["batch_size"], device=opts["device"], dtype=opts["dtype"],
+                                        progress=False))
+        return {layer: np.concatenate([p[layer] for p in parts]) for layer in todo}
+
+    stimulus = stimulus_hash(f"{stimulus_hash(events)}:{_frames_identity(opts['frames'])}")
+    return Job(layers, settings, stimulus, compute, lambda: _module_identity(vit))
+
+
+def _clips_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
+    if not isinstance(model, (tuple, list)) or len(model) != 2:
+        raise ValueError(f"kind='clips' needs model=(vqvae, gpt): the tokenizer and the video GPT (modules or "
+                         f"checkpoint folders), got {type(model).__name__}")
+    vqvae, gpt = _own_model(model[0], "clips", VQVAE), _own_model(model[1], "clips", VideoGPT)
+    starts = _frame_indices(events, opts["frames"])
+    layers = vision._block_indices(layers, len(gpt.blocks))
+    settings = {"kind": "clips"}
+
+    def compute(todo):
+        return vision.clip_features(vqvae, gpt, opts["frames"], starts, todo, batch_size=opts["batch_size"],
+                             device=opts["device"], dtype=opts["dtype"], progress=opts["progress"])
+
+    stimulus = stimulus_hash(f"{stimulus_hash(events)}:{_frames_identity(opts['frames'])}")
+    return Job(layers, settings, stimulus, compute, lambda: f"{_module_identity(vqvae)}+{_module_identity(gpt)}")
+
+
+KINDS: dict[str, Callable[..., Job]] = {
+    "words": _language_job,
+    "segments": _language_job,
+    "audio": _audio_job,
+    "frames": _frames_job,
+    "clips": _clips_job,
+}
+"""Stimulus kinds of :func:`extract_features`: each maps (model, events, layers, options) to a :class:`Job`."""
 
 
 def extract_features(model, events: pd.DataFrame, layers=None, *, kind: str = "words",
                      context: tuple[int, int] = (256, 512), window: tuple[int, int] = (20, 20),
-                     audio_window: float = 16.1, cache=None, device="auto", dtype=None, batch_size: int = 16,
-                     progress: bool = True) -> dict[int, np.ndarray]:
-    """Features {layer: (n_events, d)} of the events' values under ``model``.
+                     audio_window: float = 16.1, frames=None, pool: str = "cls", cache=None, device="auto",
+                     dtype=None, batch_size: int = 16, progress: bool = True) -> dict[int, np.ndarray]:
+    """Features {layer: (n_events, d)} of the events under ``model``.
 
-    kind "words" or "segments": ``model`` is a Hugging Face id, a local folder or ``.gguf`` file, or a
-    :class:`LanguageModel`; ``value`` is a word or a text segment. Words get Antonello et al.'s dynamic
-    ``context`` (min, max words) under a causal model, or ``window`` (words before, after) under a
-    bidirectional one; segments are mean-pooled.
-    kind "audio": ``model`` is a speech model id or folder, or an :class:`AudioModel`; events come from
-    :func:`cortexscale.data.audio_steps` (``value`` an audio file, ``stim_time`` seconds into it) and each
-    gets the last frame of the causal ``audio_window`` seconds that end at its ``stim_time``.
-    events: DataFrame with onset, duration (seconds) and value, in onset order. layers: hidden-state
-    indices (0 = embeddings); default a middle-to-late layer. ``cache``: a :class:`FeatureCache`, a
-    folder, or None. ``dtype`` (e.g. torch.float16 or torch.bfloat16) loads the model in that precision.
-    ``batch_size``: windows, segments or audio steps per forward pass (causal word windows batch on CUDA only,
-    where padding them pays off).
+    events: DataFrame with onset, duration (seconds) and value, in onset order. What ``value`` holds, and
+    what ``model`` may be, depend on ``kind``:
+
+    - "words" / "segments": a word / a timed text segment; ``model`` is a Hugging Face id, a local folder
+      or ``.gguf`` file, or a :class:`LanguageModel`. Words get Antonello et al.'s dynamic ``context``
+      (min, max words) under a causal model, or ``window`` (words before, after) under a bidirectional
+      one; segments are mean-pooled.
+    - "audio": an audio file, with a ``stim_time`` column (:func:`cortexscale.data.audio_steps`);
+      ``model`` is a speech model id or folder, or an :class:`AudioModel`. Each event gets the last frame of
+      the causal ``audio_window`` seconds that end at its ``stim_time``.
+    - "frames": a frame index into ``frames`` (:func:`cortexscale.data.frame_events`); ``model`` is a
+      cortexscale ViT or its checkpoint folder; ``pool`` "cls" or "mean" per frame.
+    - "clips": a clip's first frame (:func:`cortexscale.features.vision.clip_events`); ``model`` is
+      ``(vqvae, gpt)``, modules or checkpoint folders; one token-averaged GPT feature per clip.
+
+    layers: for Hugging Face models hidden-state indices (0 = embeddings); for cortexscale's models block
+    indices as their ``forward_intermediates`` takes them. Default: a layer three quarters up.
+    frames: (N, H, W, 3) uint8 array or FrameStore, for the video kinds. cache: a :class:`FeatureCache`,
+    a folder, or None. dtype: torch.float16 or torch.bfloat16 runs the model in half precision (Hugging
+    Face models are loaded in it; cortexscale's run under autocast). batch_size: windows, segments, audio
+    steps, frames or clips per forward pass (causal word windows batch on CUDA only, where padding pays).
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     events = check_events(events)
-    if kind == "audio":
-        net = _loaded(model, AudioModel, load_audio_model, kind, device, dtype)
-        settings = {"kind": kind, "window": float(audio_window)}
-        compute = _audio_compute(net, events, float(audio_window), batch_size, progress)
-        stimulus = _audio_stimulus(events)
-    elif kind in ("words", "segments"):
-        net = _loaded(model, LanguageModel, load_language_model, kind, device, dtype)
-        values = events["value"].astype(str).tolist()
-        settings, compute = _language_compute(net, values, kind, context, window, batch_size, progress)
-        stimulus = stimulus_hash(events[["onset", "duration", "value"]])
-    else:
-        raise ValueError(f"kind must be 'words', 'segments' or 'audio', got {kind!r}")
-    layers = _check_layers(default_layer(net.n_layers) if layers is None else layers, net.n_layers)
+    opts = {"kind": kind, "context": context, "window": window, "audio_window": audio_window, "frames": frames,
+            "pool": pool, "device": device, "dtype": dtype, "batch_size": batch_size, "progress": progress}
+    job = KINDS[kind](model, events, layers, opts)
     if cache is None:
-        return compute(layers)
+        return job.compute(job.layers)
+    settings = job.settings if dtype is None else {**job.settings, "dtype": str(dtype)}
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
-    return cache.get_or_compute(_identity(net), layers, stimulus, settings, compute)
+    return cache.get_or_compute(job.identity(), job.layers, job.stimulus, settings, job.compute)
