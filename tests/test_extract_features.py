@@ -146,3 +146,18 @@ def test_video_kinds_name_bad_input(tmp_path):
         extract_features(gpt, events, kind="frames", frames=frames, progress=False)
     with pytest.raises(ValueError, match="kind must be one of"):
         extract_features(vit, events, kind="pixels", frames=frames, progress=False)
+
+
+def test_dtype_names_and_cache_keys(tmp_path):
+    from cortexscale.data import frame_events
+
+    vit, _, _ = tiny_video_models()
+    frames, events = video(6), frame_events(6, fps=10.0)
+    run = lambda dtype: extract_features(vit, events, layers=[2], kind="frames", frames=frames,  # noqa: E731
+                                         dtype=dtype, device="cpu", cache=tmp_path, progress=False)[2]
+    half, named = run(torch.bfloat16), run("bf16")
+    np.testing.assert_array_equal(half, named)
+    assert not np.array_equal(run(None), half)
+    assert len(list(tmp_path.rglob("*.json"))) == 2
+    with pytest.raises(ValueError, match="dtype must be"):
+        run("int8")

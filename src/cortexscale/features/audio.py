@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .language import _check_layers, _resolve_device
+from .language import _check_layers, _resolve_device, resolve_dtype
 
 __all__ = ["AudioModel", "audio_features", "load_audio_model"]
 
@@ -78,7 +78,7 @@ def load_audio_model(name_or_path, device="auto", dtype=None) -> AudioModel:
     source = str(path) if path.exists() else str(name_or_path)
     try:
         config = AutoConfig.from_pretrained(source)
-        model = AutoModel.from_pretrained(source, dtype=dtype)
+        model = AutoModel.from_pretrained(source, dtype=resolve_dtype(dtype))
     except OSError as err:
         raise ValueError(f"cannot load audio model {name_or_path!r}: not found as a local path ({path}); "
                          f"a Hugging Face hub id needs network access to download ({err})") from err

@@ -32,6 +32,7 @@ from .language import (
     causal_features,
     encoder_features,
     load_language_model,
+    resolve_dtype,
 )
 
 __all__ = ["KINDS", "Job", "default_layer", "extract_features", "segment_features"]
@@ -260,6 +261,7 @@ def extract_features(model, events: pd.DataFrame, layers=None, *, kind: str = "w
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     events = check_events(events)
+    dtype = resolve_dtype(dtype)
     opts = {"kind": kind, "context": context, "window": window, "audio_window": audio_window, "frames": frames,
             "pool": pool, "device": device, "dtype": dtype, "batch_size": batch_size, "progress": progress}
     job = KINDS[kind](model, events, layers, opts)

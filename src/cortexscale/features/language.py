@@ -19,12 +19,14 @@ import torch
 from tqdm.auto import tqdm
 
 __all__ = [
+    "DTYPES",
     "LanguageModel",
     "causal_features",
     "dynamic_context_starts",
     "encoder_features",
     "load_language_model",
     "naive_causal_features",
+    "resolve_dtype",
     "word_token_ids",
 ]
 
@@ -45,6 +47,21 @@ class LanguageModel:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+"""Names accepted for a model's inference precision."""
+
+
+def resolve_dtype(dtype) -> torch.dtype | None:
+    """None, a torch float32/float16/bfloat16 dtype, or one of :data:`DTYPES`' names -> the torch dtype (or None)."""
+    if dtype is None or dtype in DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    raise ValueError(f"dtype must be None, torch.float32, torch.float16, torch.bfloat16 or one of "
+                     f"{sorted(DTYPES)}, got {dtype!r}")
 
 
 def _resolve_device(device) -> torch.device:
@@ -79,7 +96,7 @@ def load_language_model(name_or_path, gguf_file: str | None = None, device="auto
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         causal = _is_causal(config)
         loader = AutoModelForCausalLM if causal else AutoModel
-        model = loader.from_pretrained(source, dtype=dtype, **kwargs)
+        model = loader.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
     except OSError as err:
         raise ValueError(f"cannot load language model {name_or_path!r}: not found as a local path "
                          f"({path}); a Hugging Face hub id needs network access to download ({err})") from err

@@ -28,14 +28,12 @@ from ..models._layers import resolve_indices
 from ..models.videogpt import VideoGPT
 from ..models.vit import ViT
 from ..models.vqvae import VQVAE
-from .language import _resolve_device
+from .language import _resolve_device, resolve_dtype
 
 __all__ = ["POOLS", "clip_events", "clip_features", "clip_starts", "default_layer", "frame_features"]
 
 POOLS = ("cls", "mean")
 """Token pooling of :func:`frame_features`: the class token, or the mean of the patch tokens."""
-
-_AUTOCAST = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
 
 def default_layer(depth: int) -> int:
@@ -55,14 +53,8 @@ def _block_indices(layers: int | Sequence[int] | None, depth: int) -> list[int]:
 
 def _autocast_dtype(dtype) -> torch.dtype | None:
     """torch.float16 / torch.bfloat16 (or their names) to autocast to; None or float32: no autocast."""
-    if dtype is None or dtype in (torch.float32, "fp32", "float32"):
-        return None
-    if dtype in (torch.float16, torch.bfloat16):
-        return dtype
-    if isinstance(dtype, str) and dtype in _AUTOCAST:
-        return _AUTOCAST[dtype]
-    raise ValueError(f"dtype must be None, torch.float32, torch.float16, torch.bfloat16 or one of "
-                     f"{sorted(_AUTOCAST)}, got {dtype!r}")
+    dtype = resolve_dtype(dtype)
+    return None if dtype == torch.float32 else dtype
 
 
 def _check_frames(frames) -> np.ndarray:
