@@ -8,6 +8,7 @@ absolute terms; in float64 the two agree exactly).
 
     python benchmarks/features_bench.py                  # all 2127 words (the naive pass takes long)
     python benchmarks/features_bench.py --words 800 --layer 20
+    python benchmarks/features_bench.py --words 600 --dtype float64
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--words", type=int, default=None, help="first N words (default: all)")
     parser.add_argument("--layer", type=int, default=20)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                        help="float64: both paths agree exactly, which shows the float32 gap is rounding")
     args = parser.parse_args(argv)
     words = load_alice().words["value"].tolist()[: args.words]
-    lm = load_language_model(smollm2_path(), device="cpu")
+    lm = load_language_model(smollm2_path(), device="cpu", dtype=args.dtype)
     t0 = time.perf_counter()
     fast = causal_features(lm, words, [args.layer])[args.layer]
     t_fast = time.perf_counter() - t0
@@ -46,9 +49,9 @@ def main(argv=None) -> dict:
     t_slow = time.perf_counter() - t0
     diff = np.abs(fast - slow)
     rel = float((diff / np.abs(slow).max(axis=1, keepdims=True)).max())
-    result = {"words": len(words), "layer": args.layer, "windowed_s": t_fast, "naive_s": t_slow,
+    result = {"words": len(words), "layer": args.layer, "dtype": args.dtype, "windowed_s": t_fast, "naive_s": t_slow,
               "ratio": t_slow / t_fast, "max_abs_diff": float(diff.max()), "max_rel_diff": rel}
-    print(f"{len(words)} words, layer {args.layer}: windowed {t_fast:.1f} s, naive {t_slow:.1f} s, "
+    print(f"{len(words)} words, layer {args.layer}, {args.dtype}: windowed {t_fast:.1f} s, naive {t_slow:.1f} s, "
           f"{t_slow / t_fast:.1f}x faster; max |diff| {diff.max():.2e}, relative to each word's largest "
           f"feature {rel:.2e} (float32 rounding: LLaMA layers carry activations in the tens of thousands)")
     out = Path(__file__).parent / "results" / f"features_bench_{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -50,18 +50,17 @@ class LanguageModel:
 
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-"""Names accepted for a model's inference precision."""
+          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp64": torch.float64, "float64": torch.float64}
+"""Names accepted for a model's inference precision (float64 for reference checks of Hugging Face models)."""
 
 
 def resolve_dtype(dtype) -> torch.dtype | None:
-    """None, a torch float32/float16/bfloat16 dtype, or one of :data:`DTYPES`' names -> the torch dtype (or None)."""
+    """None, a torch dtype of :data:`DTYPES`, or one of its names -> the torch dtype (or None)."""
     if dtype is None or dtype in DTYPES.values():
         return dtype
     if isinstance(dtype, str) and dtype in DTYPES:
         return DTYPES[dtype]
-    raise ValueError(f"dtype must be None, torch.float32, torch.float16, torch.bfloat16 or one of "
-                     f"{sorted(DTYPES)}, got {dtype!r}")
+    raise ValueError(f"dtype must be None, a torch float dtype or one of {sorted(DTYPES)}, got {dtype!r}")
 
 
 def _resolve_device(device) -> torch.device:

@@ -54,6 +54,8 @@ def _block_indices(layers: int | Sequence[int] | None, depth: int) -> list[int]:
 def _autocast_dtype(dtype) -> torch.dtype | None:
     """torch.float16 / torch.bfloat16 (or their names) to autocast to; None or float32: no autocast."""
     dtype = resolve_dtype(dtype)
+    if dtype == torch.float64:
+        raise ValueError("dtype must be float32, float16 or bfloat16 for cortexscale's models (autocast), got float64")
     return None if dtype == torch.float32 else dtype
 
 
