@@ -89,9 +89,10 @@ def _sound_events(sounds, onset: float) -> pd.DataFrame:
     if isinstance(sounds, pd.DataFrame):
         return check_events(sounds, name="sounds")
     path = Path(sounds)
-    duration = audio_info(path)["duration"]
+    info = audio_info(path)
+    duration = info["duration"]
     if not np.isfinite(duration):
-        duration = len(read_audio(path)[0]) / audio_info(path)["sample_rate"]
+        duration = len(read_audio(path)[0]) / info["sample_rate"]
     return pd.DataFrame({"onset": [float(onset)], "duration": [duration], "value": [str(path)]})
 
 

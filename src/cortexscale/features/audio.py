@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .language import _check_layers, _resolve_device, resolve_dtype
+from .language import _check_layers, _resolve_device, model_source, resolve_dtype
 
 __all__ = ["AudioModel", "audio_features", "load_audio_model"]
 
@@ -72,10 +72,7 @@ def load_audio_model(name_or_path, device="auto", dtype=None) -> AudioModel:
     from transformers import AutoConfig, AutoModel
 
     path = Path(str(name_or_path))
-    if not path.exists() and (path.is_absolute() or str(name_or_path).startswith((".", "~")) or len(path.parts) > 2):
-        raise ValueError(f"audio model path {path} does not exist (a Hugging Face hub id such as "
-                         "'facebook/hubert-base-ls960' is downloaded only with network access)")
-    source = str(path) if path.exists() else str(name_or_path)
+    source = model_source(path, name_or_path, "audio model", "facebook/hubert-base-ls960")
     try:
         config = AutoConfig.from_pretrained(source)
         model = AutoModel.from_pretrained(source, dtype=resolve_dtype(dtype))
@@ -157,14 +154,13 @@ def audio_features(am: AudioModel, waveform: np.ndarray, sample_rate: int, times
     groups = [[i] for i in np.flatnonzero(~full)]
     done = np.flatnonzero(full)
     groups += [list(done[a:a + batch_size]) for a in range(0, len(done), batch_size)]
-    out = {layer: np.empty((len(ends), 0), np.float32) for layer in layers}
+    out = {}
     with tqdm(total=len(ends), disable=not progress, desc="audio windows") as bar:
         for group in groups:
-            feats = _run(am, [waveform[starts[i]:ends[i]] for i in group], layers)
-            for layer in layers:
-                if out[layer].shape[1] == 0:
-                    out[layer] = np.empty((len(ends), feats[layer].shape[1]), np.float32)
-                out[layer][group] = feats[layer]
+            for layer, feats in _run(am, [waveform[starts[i]:ends[i]] for i in group], layers).items():
+                if layer not in out:
+                    out[layer] = np.empty((len(ends), feats.shape[1]), np.float32)
+                out[layer][group] = feats
             bar.update(len(group))
     return out
 

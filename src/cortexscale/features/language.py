@@ -74,6 +74,16 @@ def _is_causal(config) -> bool:
     return bool(getattr(config, "is_decoder", False)) or any("CausalLM" in a or "LMHead" in a for a in archs)
 
 
+def model_source(path: Path, name_or_path, what: str, example: str) -> str:
+    """``path`` if it exists, else ``name_or_path`` as a hub id; a path-like name that does not exist is an error."""
+    if path.exists():
+        return str(path)
+    if path.is_absolute() or str(name_or_path).startswith((".", "~")) or len(path.parts) > 2:
+        raise ValueError(f"{what} path {path} does not exist (a Hugging Face hub id such as {example!r} is "
+                         "downloaded only with network access)")
+    return str(name_or_path)
+
+
 def load_language_model(name_or_path, gguf_file: str | None = None, device="auto", dtype=None) -> LanguageModel:
     """Load a Hugging Face model and tokenizer from a hub id, a local folder, or a GGUF file.
 
@@ -85,10 +95,7 @@ def load_language_model(name_or_path, gguf_file: str | None = None, device="auto
     path = Path(str(name_or_path))
     if path.suffix == ".gguf":
         path, gguf_file = path.parent, path.name
-    source = str(path) if path.exists() else str(name_or_path)
-    if not path.exists() and (path.is_absolute() or str(name_or_path).startswith((".", "~")) or len(path.parts) > 2):
-        raise ValueError(f"language model path {path} does not exist (a Hugging Face hub id such as "
-                         "'gpt2' is downloaded only with network access)")
+    source = model_source(path, name_or_path, "language model", "gpt2")
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)
