@@ -161,3 +161,19 @@ def test_dtype_names_and_cache_keys(tmp_path):
     assert len(list(tmp_path.rglob("*.json"))) == 2
     with pytest.raises(ValueError, match="dtype must be"):
         run("int8")
+
+
+def test_stores_of_different_frames_never_share_cache_entries(tmp_path):
+    from cortexscale.data import FrameStore, frame_events
+
+    vit, _, _ = tiny_video_models()
+    events = frame_events(6, fps=10.0)
+    feats = []
+    for seed in (0, 1):
+        frames = np.random.default_rng(seed).integers(0, 256, (6, 24, 24, 3), dtype=np.uint8)
+        store = FrameStore.from_frames(frames, tmp_path / f"store{seed}", fps=10.0)
+        feats.append(extract_features(vit, events, layers=[2], kind="frames", frames=store, device="cpu",
+                                      cache=tmp_path / "c", progress=False)[2])
+        np.testing.assert_allclose(feats[-1], extract_features(vit, events, layers=[2], kind="frames", frames=frames,
+                                                               device="cpu", progress=False)[2], atol=1e-6)
+    assert not np.allclose(feats[0], feats[1])

@@ -177,7 +177,8 @@ class FrameStore:
         with atomic_path(Path(out_dir) / "frames.npy") as tmp, open(tmp, "wb") as handle:
             np.save(handle, frames, allow_pickle=False)
         meta = {"source": source, "size": list(frames.shape[1:3]), "requested_fps": fps, "version": _FORMAT_VERSION,
-                "source_fps": fps, "fps": fps, "n_frames": len(frames)}
+                "source_fps": fps, "fps": fps, "n_frames": len(frames),
+                "frames_sha256": hashlib.sha256(np.ascontiguousarray(frames).data).hexdigest()}
         cls._finish(Path(out_dir), np.arange(len(frames)) / fps, meta)
         return cls.open(out_dir)
 

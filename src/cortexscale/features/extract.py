@@ -78,13 +78,13 @@ def segment_features(lm: LanguageModel, texts: Sequence[str], layers, batch_size
 class Job:
     """What :func:`extract_features` runs for one kind of stimulus.
 
-    ``compute(layers) -> {layer: (n_events, d)}``; ``identity()`` names the model for the cache (called only
-    when caching, as it may hash weight files).
+    ``compute(layers) -> {layer: (n_events, d)}``; ``identity()`` names the model and ``stimulus()`` hashes
+    the stimulus for the cache (both called only when caching, as they may hash weight, audio or frame data).
     """
 
     layers: list[int]
     settings: dict
-    stimulus: str
+    stimulus: Callable[[], str]
     compute: Callable[[list[int]], dict]
     identity: Callable[[], str]
 
@@ -114,7 +114,7 @@ def _language_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
         settings = {"kind": "encoder-words", "window": list(opts["window"])}
         compute = lambda todo: encoder_features(lm, values, todo, *opts["window"], batch, progress)  # noqa: E731
     layers = _check_layers(default_layer(lm.n_layers) if layers is None else layers, lm.n_layers)
-    stimulus = stimulus_hash(events[["onset", "duration", "value"]])
+    stimulus = lambda: stimulus_hash(events[["onset", "duration", "value"]])  # noqa: E731
     return Job(layers, settings, stimulus, compute, lambda: _hub_identity(lm))
 
 
@@ -137,8 +137,10 @@ def _audio_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
                 out.setdefault(layer, np.empty((len(files), array.shape[1]), np.float32))[rows] = array
         return out
 
-    hashes = sorted((f, file_identity(f)) for f in dict.fromkeys(files) if Path(f).is_file())
-    stimulus = stimulus_hash(f"{stimulus_hash(events)}:{hashes}")
+    def stimulus():
+        hashes = sorted((f, file_identity(f)) for f in dict.fromkeys(files) if Path(f).is_file())
+        return stimulus_hash(f"{stimulus_hash(events)}:{hashes}")
+
     layers = _check_layers(default_layer(am.n_layers) if layers is None else layers, am.n_layers)
     return Job(layers, {"kind": "audio", "window": window}, stimulus, compute, lambda: _hub_identity(am))
 
@@ -161,11 +163,16 @@ def _module_identity(model: torch.nn.Module) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _frames_identity(frames) -> str:
-    if isinstance(frames, FrameStore):
-        meta = {k: v for k, v in frames.meta.items() if k != "path"}
-        return stimulus_hash(json.dumps(meta, sort_keys=True, default=str))
-    return stimulus_hash(np.asarray(frames))
+def _frames_stimulus(events: pd.DataFrame, frames) -> str:
+    """Hash of the events and the frames: a store's metadata with its content hash (its video's, or its
+    frames' when written from an array), else its frames file; an array's bytes."""
+    if isinstance(frames, FrameStore) and ("source_sha256" in frames.meta or "frames_sha256" in frames.meta):
+        frames_id = stimulus_hash(json.dumps(frames.meta, sort_keys=True, default=str))
+    elif isinstance(frames, FrameStore):
+        frames_id = file_identity(frames.folder / "frames.npy")
+    else:
+        frames_id = stimulus_hash(np.asarray(frames))
+    return stimulus_hash(f"{stimulus_hash(events)}:{frames_id}")
 
 
 def _frame_indices(events: pd.DataFrame, frames) -> np.ndarray:
@@ -199,8 +206,8 @@ def _frames_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
                                         progress=False))
         return {layer: np.concatenate([p[layer] for p in parts]) for layer in todo}
 
-    stimulus = stimulus_hash(f"{stimulus_hash(events)}:{_frames_identity(opts['frames'])}")
-    return Job(layers, settings, stimulus, compute, lambda: _module_identity(vit))
+    return Job(layers, settings, lambda: _frames_stimulus(events, opts["frames"]), compute,
+               lambda: _module_identity(vit))
 
 
 def _clips_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
@@ -216,8 +223,8 @@ def _clips_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
         return vision.clip_features(vqvae, gpt, opts["frames"], starts, todo, batch_size=opts["batch_size"],
                              device=opts["device"], dtype=opts["dtype"], progress=opts["progress"])
 
-    stimulus = stimulus_hash(f"{stimulus_hash(events)}:{_frames_identity(opts['frames'])}")
-    return Job(layers, settings, stimulus, compute, lambda: f"{_module_identity(vqvae)}+{_module_identity(gpt)}")
+    return Job(layers, settings, lambda: _frames_stimulus(events, opts["frames"]), compute,
+               lambda: f"{_module_identity(vqvae)}+{_module_identity(gpt)}")
 
 
 KINDS: dict[str, Callable[..., Job]] = {
@@ -269,4 +276,4 @@ def extract_features(model, events: pd.DataFrame, layers=None, *, kind: str = "w
         return job.compute(job.layers)
     settings = job.settings if dtype is None else {**job.settings, "dtype": str(dtype)}
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
-    return cache.get_or_compute(job.identity(), job.layers, job.stimulus, settings, job.compute)
+    return cache.get_or_compute(job.identity(), job.layers, job.stimulus(), settings, job.compute)
