@@ -173,6 +173,20 @@ def _padded(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torc
     return ids.to(device), mask.to(device)
 
 
+def _windows(lm: LanguageModel, ids: list[list[int]], starts: np.ndarray) -> list[tuple[list[int], np.ndarray]]:
+    """Per run of words sharing a context start: the window's token ids and the positions of those words'
+    last sub-tokens in it."""
+    bounds = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1], True])
+    plan = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        s = int(starts[a])
+        seq = [tok for w in range(s, b) for tok in ids[w]]
+        _check_length(lm, len(seq), f"the context window of words {s}..{b - 1}")
+        last = np.cumsum([len(ids[w]) for w in range(s, b)]) - 1
+        plan.append((seq, last[a - s:]))
+    return plan
+
+
 def causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context: int = 256,
                     max_context: int = 512, batch_size: int = 1, progress: bool = True) -> dict[int, np.ndarray]:
     """Dynamic-context features {layer: (n_words, d)} of a causal model, one forward pass per window.
@@ -181,26 +195,18 @@ def causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context
     real tokens of a causal model); more than 1 pays off on a GPU.
     """
     layers, ids, starts, out = _causal_setup(lm, words, layers, min_context, max_context)
-    bounds = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1], True])
-    windows = list(zip(bounds[:-1], bounds[1:]))
+    plan = _windows(lm, ids, starts)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     with tqdm(total=len(words), disable=not progress, desc="words") as bar:
-        for g in range(0, len(windows), batch_size):
-            group = windows[g:g + batch_size]
-            seqs = []
-            for a, b in group:
-                s = int(starts[a])
-                seqs.append([tok for w in range(s, b) for tok in ids[w]])
-                _check_length(lm, len(seqs[-1]), f"the context window of words {s}..{b - 1}")
-            batch, mask = _padded(seqs, pad, lm.device)
+        for g in range(0, len(plan), batch_size):
+            group = plan[g:g + batch_size]
+            batch, mask = _padded([seq for seq, _ in group], pad, lm.device)
             hidden = _hidden_states(lm, batch, mask if len(group) > 1 else None)
-            for j, (a, b) in enumerate(group):
-                s = int(starts[a])
-                last = np.cumsum([len(ids[w]) for w in range(s, b)]) - 1
-                pick = torch.as_tensor(last[a - s:], device=lm.device)
+            for j, (_, pick) in enumerate(group):
+                rows = torch.as_tensor(pick, device=lm.device)
                 for layer in layers:
-                    out[layer].append(hidden[layer][j, pick].float().cpu().numpy())
-                bar.update(b - a)
+                    out[layer].append(hidden[layer][j, rows].float().cpu().numpy())
+                bar.update(len(pick))
     return {layer: np.concatenate(parts) for layer, parts in out.items()}
 
 
