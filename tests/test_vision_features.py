@@ -140,6 +140,24 @@ def test_reduced_precision_is_close_to_float32(frames, video, dtype, device):
     assert np.isfinite(half).all() and np.corrcoef(half.ravel(), full.ravel())[0, 1] > 0.99
 
 
+def test_half_precision_leaves_the_tokenizer_in_float32(video, device):
+    vq, gpt = make_vqvae(), make_gpt()
+    seen = {}
+    encode, forward = vq.encode, gpt.forward_intermediates
+
+    def spy_encode(x):
+        seen["vqvae"] = torch.is_autocast_enabled(x.device.type)
+        return encode(x)
+
+    def spy_forward(tokens, *args):
+        seen["gpt"] = torch.is_autocast_enabled(tokens.device.type)
+        return forward(tokens, *args)
+
+    vq.encode, gpt.forward_intermediates = spy_encode, spy_forward
+    clip_features(vq, gpt, video, progress=False, device=device, dtype="bf16")
+    assert seen == {"vqvae": False, "gpt": True}
+
+
 def test_float32_dtype_is_full_precision(frames):
     vit = make_vit()
     np.testing.assert_array_equal(frame_features(vit, frames, progress=False, device="cpu", dtype=torch.float32)[2],
