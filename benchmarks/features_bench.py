@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import time
 from pathlib import Path
 
@@ -23,6 +22,8 @@ import numpy as np
 
 from cortexscale.data import load_alice
 from cortexscale.features.language import causal_features, load_language_model, naive_causal_features
+
+from _results import write_results
 
 
 def smollm2_path() -> Path:
@@ -54,9 +55,7 @@ def main(argv=None) -> dict:
     print(f"{len(words)} words, layer {args.layer}, {args.dtype}: windowed {t_fast:.1f} s, naive {t_slow:.1f} s, "
           f"{t_slow / t_fast:.1f}x faster; max |diff| {diff.max():.2e}, relative to each word's largest "
           f"feature {rel:.2e} (float32 rounding: LLaMA layers carry activations in the tens of thousands)")
-    out = Path(__file__).parent / "results" / f"features_bench_{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_results("features_bench", result)
     return result
 
 

@@ -14,7 +14,6 @@ the largest feature difference relative to fp32's spread are printed.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,8 @@ import torch
 
 from cortexscale.features import audio_features, clip_features, frame_features, load_audio_model
 from cortexscale.models import VQVAE, VideoGPT, VideoGPTConfig, ViT, ViTConfig, VQVAEConfig
+
+from _results import write_results
 
 
 def _sync(device: str) -> None:
@@ -108,10 +109,7 @@ def main(argv=None) -> dict:
                 print(f"{case:16s} {dtype}: {n / sec:10.1f} {unit}, {speedup:.2f}x fp32, "
                       f"max |diff| / std {rel:.3f}", flush=True)
             results["cases"][case] = rows
-    out = Path(__file__).parent / "results" / f"inference_bench_{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"written {out}")
+    write_results("inference_bench", results)
     return results
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _results import write_results
+
 DEVICE_ENV = "RIDGE_BENCH_DEVICE"
 N_BASE, DELAYS, N_TARGETS, N_TEST, N_ALPHAS, N_FOLDS = 768, (1, 2, 3, 4), 10000, 500, 10, 5
 ALPHAS = np.logspace(1, 4, N_ALPHAS)
@@ -235,13 +237,8 @@ def main(argv=None):
             contenders = args.contenders or [c for c in CONTENDERS if n_train < 10000 or "kernel" not in c]
             results = bench_shape(n_train, contenders, args.targets, Path(tmp))
             summary["shapes"].append(report(n_train, results, rate, args.targets))
-    out_dir = Path(__file__).parent / "results"
-    out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"ridge_bench_{time.strftime('%Y%m%d-%H%M%S')}.json"
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp_out, out)
-    print(f"\nwritten {out}")
+    print()
+    write_results("ridge_bench", summary)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,16 @@ device's dense peak (pass --peak-tflops). Results go to benchmarks/results/ as J
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from cortexscale.models.counting import count_parameters
 from cortexscale.models.videogpt import VideoGPT, VideoGPTConfig
 from cortexscale.models.vqvae import VQVAE, VQVAEConfig
+
+from _results import write_results
 
 GRID = (4, 8, 8)
 
@@ -167,10 +167,7 @@ def main(argv=None) -> dict:
         vq = results["vqvae"]
         print(f"VQ-VAE (16x128x128 -> 4x8x8): encode {vq['encode_clips_per_s']:.2f} clips/s, "
               f"train {vq['train_clips_per_s']:.2f} clips/s")
-    out = Path(__file__).parent / "results" / f"train_bench_{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"written {out}")
+    write_results("train_bench", results)
     return results
 
 
