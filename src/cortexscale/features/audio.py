@@ -8,6 +8,7 @@ batches; Whisper pads every window to its 30 s input, so all of its windows batc
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +135,14 @@ def _run(am: AudioModel, windows: list[np.ndarray], layers: list[int]) -> dict[i
     return {layer: hidden[layer][rows, cols].float().cpu().numpy() for layer in layers}
 
 
+def _shape_context(device: torch.device, recurring: bool):
+    """cuDNN, on CUDA, only for input shapes that recur: it builds a plan for each new shape (about 5 ms of
+    CPU per attention call on an H100), which costs more than a short window's whole forward pass."""
+    if recurring or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.backends.cudnn.flags(enabled=False)
+
+
 def audio_features(am: AudioModel, waveform: np.ndarray, sample_rate: int, times, layers,
                    window: float = 16.1, batch_size: int = 16, progress: bool = True) -> dict[int, np.ndarray]:
     """Features {layer: (n_times, d)} of the causal windows of ``window`` seconds ending at ``times``.
@@ -157,7 +166,9 @@ def audio_features(am: AudioModel, waveform: np.ndarray, sample_rate: int, times
     out = {}
     with tqdm(total=len(ends), disable=not progress, desc="audio windows") as bar:
         for group in groups:
-            for layer, feats in _run(am, [waveform[starts[i]:ends[i]] for i in group], layers).items():
+            with _shape_context(am.device, recurring=bool(full[group[0]])):
+                feats_by_layer = _run(am, [waveform[starts[i]:ends[i]] for i in group], layers)
+            for layer, feats in feats_by_layer.items():
                 if layer not in out:
                     out[layer] = np.empty((len(ends), feats.shape[1]), np.float32)
                 out[layer][group] = feats
