@@ -63,9 +63,14 @@ def cases(args, device: str, folder: Path) -> dict:
     vq, gpt = VQVAE(VQVAEConfig()).to(device), VideoGPT(VideoGPTConfig()).to(device)
     path = hubert_dir(folder / "hubert")
 
+    loaded = {}
+
     def speech(dtype, warm=False):
-        """The warm-up shifts the steps by 0.05 s: the first windows' lengths are met once in real use."""
-        am = load_audio_model(path, device=device, dtype=dtype)
+        """The warm-up loads the model and shifts the steps by 0.05 s: the first windows' lengths are met
+        once in real use."""
+        if dtype not in loaded:
+            loaded[dtype] = load_audio_model(path, device=device, dtype=dtype)
+        am = loaded[dtype]
         steps = times[:-1] + 0.05 if warm else times
         return audio_features(am, wave, 16000, steps, [9], window=args.window, batch_size=args.batch,
                               progress=False)
