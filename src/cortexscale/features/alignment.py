@@ -3,6 +3,8 @@ mean and boxcar pooling per TR."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..data.timing import scan_edges
@@ -27,6 +29,11 @@ def lanczos_kernel(t, cutoff: float, window: int = 3) -> np.ndarray:
 
 
 def _check_features_times(features, times):
+    if isinstance(features, dict):
+        raise ValueError(f"features must be one array (n_events, d), got a dict with keys {list(features)[:5]}: "
+                         "extract_features returns {layer: array}; align one layer at a time, e.g. features[layer]")
+    if not isinstance(features, np.ndarray) and not np.isscalar(features) and np.asarray(features).dtype == object:
+        raise ValueError(f"features must be a numeric array (n_events, d), got {type(features).__name__}")
     features = np.asarray(features)
     features = features[:, None] if features.ndim == 1 else features
     times = np.asarray(times, dtype=np.float64)
@@ -37,9 +44,34 @@ def _check_features_times(features, times):
     bad = np.flatnonzero(~np.isfinite(times))
     if bad.size:
         raise ValueError(f"times[{bad[0]}] is {times[bad[0]]}: event times must be finite")
+    if not np.issubdtype(features.dtype, np.number):
+        raise ValueError(f"features must be numeric, got dtype {features.dtype} ({type(features).__name__})")
     if not np.issubdtype(features.dtype, np.floating):
         features = features.astype(np.float64)
     return features, times
+
+
+_LONGEST_TR = 60.0
+"""Seconds above which a TR is taken for a value in milliseconds (fMRI TRs are a few seconds)."""
+
+
+def _check_scan_coverage(times: np.ndarray, tr: float, n_trs: int) -> None:
+    """Warn about events outside the scan ``[0, n_trs * tr)`` and about a TR that looks like milliseconds;
+    raise when no event falls inside."""
+    end = n_trs * tr
+    units = "times and tr must both be in seconds, with TR k acquired at k * tr (shift events by the first-scan time)"
+    if tr > _LONGEST_TR:
+        warnings.warn(f"tr={tr:g} s is longer than any fMRI TR; is it in milliseconds? {units}", UserWarning,
+                      stacklevel=3)
+    outside = np.flatnonzero((times < 0) | (times >= end))
+    if len(outside) == len(times):
+        raise ValueError(f"no event falls inside the scan [0, {end:g}) s ({n_trs} TRs of {tr:g} s): event times run "
+                         f"from {times.min():g} to {times.max():g} s; {units}")
+    if len(outside):
+        first = outside[0]
+        warnings.warn(f"{len(outside)} of {len(times)} events fall outside the scan [0, {end:g}) s (first: event "
+                      f"{first} at {times[first]:g} s); they reach the TRs only through the Lanczos kernel's tails, "
+                      f"or not at all. {units}", UserWarning, stacklevel=3)
 
 
 def _check_durations(durations, times: np.ndarray) -> np.ndarray:
@@ -106,7 +138,9 @@ def align_to_trs(features, times, tr: float, n_trs: int, method: str = "lanczos"
         One row per event (word, frame, ...).
     times : array (n_events,)
         Event times in seconds on a clock where TR k is acquired at ``k * tr`` (shift a dataset's events by
-        its first-scan time first, see :func:`cortexscale.data.shift_events`).
+        its first-scan time first, see :func:`cortexscale.data.shift_events`). Events outside the scan
+        ``[0, n_trs * tr)`` are counted in a warning that names the first; none inside is an error, as is a
+        dict of layers (pass one layer's array). A ``tr`` over 60 s is taken for milliseconds, with a warning.
     tr : float
         Seconds between TRs.
     n_trs : int
@@ -130,6 +164,8 @@ def align_to_trs(features, times, tr: float, n_trs: int, method: str = "lanczos"
         raise ValueError(f"unknown method {method!r}: choose one of {ALIGN_METHODS}")
     features, times = _check_features_times(features, times)
     scan_edges(tr, n_trs)
+    if len(times):
+        _check_scan_coverage(times, float(tr), int(n_trs))
     durations = _check_durations(durations, times) if method == "boxcar" else None
     if method == "lanczos" and not (int(window) == window >= 1 and np.isfinite(cutoff_mult) and cutoff_mult > 0):
         raise ValueError(f"window must be an integer >= 1 and cutoff_mult > 0, got {window!r} and {cutoff_mult!r}")

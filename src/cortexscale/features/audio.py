@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .language import _check_layers, _resolve_device, model_source, resolve_dtype
+from ..layers import resolve_layers
+from ..runtime import resolve_device
+from .language import model_dtype, model_source
 
 __all__ = ["AudioModel", "audio_features", "load_audio_model"]
 
@@ -76,7 +78,7 @@ def load_audio_model(name_or_path, device="auto", dtype=None) -> AudioModel:
     source = model_source(path, name_or_path, "audio model", "facebook/hubert-base-ls960")
     try:
         config = AutoConfig.from_pretrained(source)
-        model = AutoModel.from_pretrained(source, dtype=resolve_dtype(dtype))
+        model = AutoModel.from_pretrained(source, dtype=model_dtype(dtype))
     except OSError as err:
         raise ValueError(f"cannot load audio model {name_or_path!r}: not found as a local path ({path}); "
                          f"a Hugging Face hub id needs network access to download ({err})") from err
@@ -87,7 +89,7 @@ def load_audio_model(name_or_path, device="auto", dtype=None) -> AudioModel:
         if extractor is None:
             raise ValueError(f"Whisper model {name_or_path!r} has no feature extractor (preprocessor_config.json)")
     rate = int(getattr(extractor, "sampling_rate", 16000))
-    model.to(_resolve_device(device)).eval()
+    model.to(resolve_device(device)).eval()
     return AudioModel(model, extractor, rate, whisper, source)
 
 
@@ -157,7 +159,7 @@ def audio_features(am: AudioModel, waveform: np.ndarray, sample_rate: int, times
     if sample_rate != am.sampling_rate:
         raise ValueError(f"the waveform is at {sample_rate} Hz but the model takes {am.sampling_rate} Hz; "
                          f"read it with read_audio(path, sample_rate={am.sampling_rate})")
-    layers = _check_layers(layers, am.n_layers)
+    layers = resolve_layers(layers, am.n_layers)
     starts, ends = _window_bounds(am, len(waveform), times, float(window))
     full = np.full(len(ends), True) if am.whisper else ends - starts == int(round(window * am.sampling_rate))
     groups = [[i] for i in np.flatnonzero(~full)]

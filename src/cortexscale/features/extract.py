@@ -6,8 +6,10 @@ layers to extract, the settings and stimulus hash that key the cache, and the co
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,26 +23,17 @@ from tqdm.auto import tqdm
 from ..data.audio import read_audio
 from ..data.events import check_events
 from ..data.video import FrameStore
+from ..layers import resolve_layers
 from ..models import VQVAE, VideoGPT, ViT, load_pretrained
+from ..runtime import resolve_precision
 from . import vision
 from .audio import AudioModel, audio_features, load_audio_model
 from .cache import FeatureCache, file_identity, stimulus_hash
-from .language import (
-    LanguageModel,
-    _check_layers,
-    _hidden_states,
-    causal_features,
-    encoder_features,
-    load_language_model,
-    resolve_dtype,
-)
+from .language import LanguageModel, _hidden_states, causal_features, encoder_features, load_language_model
 
-__all__ = ["KINDS", "Job", "default_layer", "extract_features", "segment_features"]
+__all__ = ["KINDS", "Job", "extract_features", "segment_features"]
 
-
-def default_layer(n_layers: int) -> int:
-    """A middle-to-late layer, three quarters of the way up (Antonello et al. found these best)."""
-    return max(1, round(0.75 * n_layers))
+logger = logging.getLogger(__name__)
 
 
 def _hub_identity(net: LanguageModel | AudioModel) -> str:
@@ -55,7 +48,7 @@ def _hub_identity(net: LanguageModel | AudioModel) -> str:
 def segment_features(lm: LanguageModel, texts: Sequence[str], layers, batch_size: int = 16,
                      progress: bool = True) -> dict[int, np.ndarray]:
     """One mean-pooled feature per text segment (e.g. a scene description): {layer: (n_segments, d)}."""
-    layers = _check_layers(layers, lm.n_layers)
+    layers = resolve_layers(layers, lm.n_layers)
     tok = lm.tokenizer
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
@@ -99,21 +92,44 @@ def _loaded(model, cls, loader, kind: str, **kwargs):
     return loader(model, **kwargs)
 
 
+def _check_single_words(values: list[str]) -> None:
+    """kind="words" takes one word per event; timed text with spaces in it belongs to kind="segments"."""
+    for row, value in enumerate(values):
+        if len(value.split()) > 1:
+            raise ValueError(f"events: value at row {row} ({value!r}) holds {len(value.split())} words, but "
+                             "kind='words' takes one word per event; pass kind='segments' for timed text segments "
+                             "(each is mean-pooled)")
+
+
+def _language_model(model, opts: dict) -> LanguageModel:
+    """A loaded model, with ``causal`` forced where the caller set it."""
+    if isinstance(model, LanguageModel):
+        return model if opts["causal"] is None else dataclasses.replace(model, causal=bool(opts["causal"]))
+    return _loaded(model, LanguageModel, load_language_model, opts["kind"], causal=opts["causal"],
+                   device=opts["device"], dtype=opts["dtype"])
+
+
 def _language_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
-    lm = _loaded(model, LanguageModel, load_language_model, opts["kind"], device=opts["device"], dtype=opts["dtype"])
+    lm = _language_model(model, opts)
     values = events["value"].astype(str).tolist()
     batch, progress = opts["batch_size"], opts["progress"]
     if opts["kind"] == "segments":
         settings = {"kind": "segments"}
         compute = lambda todo: segment_features(lm, values, todo, batch, progress)  # noqa: E731
+        path = "segments, mean-pooled"
     elif lm.causal:
+        _check_single_words(values)
         settings = {"kind": "causal-words", "context": list(opts["context"])}
         windows = batch if lm.device.type == "cuda" else 1
         compute = lambda todo: causal_features(lm, values, todo, *opts["context"], windows, progress)  # noqa: E731
+        path = "causal words, dynamic context of {} growing to {} words".format(*opts["context"])
     else:
+        _check_single_words(values)
         settings = {"kind": "encoder-words", "window": list(opts["window"])}
         compute = lambda todo: encoder_features(lm, values, todo, *opts["window"], batch, progress)  # noqa: E731
-    layers = _check_layers(default_layer(lm.n_layers) if layers is None else layers, lm.n_layers)
+        path = "bidirectional words, {} words before and {} after".format(*opts["window"])
+    layers = resolve_layers(layers, lm.n_layers)
+    logger.info("extract_features: %s, %s, layers %s", lm.identity, path, layers)
     stimulus = lambda: stimulus_hash(events[["onset", "duration", "value"]])  # noqa: E731
     return Job(layers, settings, stimulus, compute, lambda: _hub_identity(lm))
 
@@ -141,7 +157,7 @@ def _audio_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
         hashes = sorted((f, file_identity(f)) for f in dict.fromkeys(files) if Path(f).is_file())
         return stimulus_hash(f"{stimulus_hash(events)}:{hashes}")
 
-    layers = _check_layers(default_layer(am.n_layers) if layers is None else layers, am.n_layers)
+    layers = resolve_layers(layers, am.n_layers)
     return Job(layers, {"kind": "audio", "window": window}, stimulus, compute, lambda: _hub_identity(am))
 
 
@@ -195,8 +211,8 @@ def _frames_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
     vit = _own_model(model, "frames", ViT)
     index = _frame_indices(events, opts["frames"])
     source = opts["frames"].frames if isinstance(opts["frames"], FrameStore) else np.asarray(opts["frames"])
-    layers = vision._block_indices(layers, len(vit.blocks))
-    settings = {"kind": "frames", "pool": opts["pool"]}
+    layers = resolve_layers(layers, len(vit.blocks))
+    settings = {"kind": "frames", "pool": opts["pool"], "layers": "hidden-states"}
 
     def compute(todo):
         parts = []
@@ -216,8 +232,8 @@ def _clips_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
                          f"checkpoint folders), got {type(model).__name__}")
     vqvae, gpt = _own_model(model[0], "clips", VQVAE), _own_model(model[1], "clips", VideoGPT)
     starts = _frame_indices(events, opts["frames"])
-    layers = vision._block_indices(layers, len(gpt.blocks))
-    settings = {"kind": "clips"}
+    layers = resolve_layers(layers, len(gpt.blocks))
+    settings = {"kind": "clips", "layers": "hidden-states"}
 
     def compute(todo):
         return vision.clip_features(vqvae, gpt, opts["frames"], starts, todo, batch_size=opts["batch_size"],
@@ -239,41 +255,48 @@ KINDS: dict[str, Callable[..., Job]] = {
 
 def extract_features(model, events: pd.DataFrame, layers=None, *, kind: str = "words",
                      context: tuple[int, int] = (256, 512), window: tuple[int, int] = (20, 20),
-                     audio_window: float = 16.1, frames=None, pool: str = "cls", cache=None, device="auto",
-                     dtype=None, batch_size: int = 16, progress: bool = True) -> dict[int, np.ndarray]:
+                     causal: bool | None = None, audio_window: float = 16.1, frames=None, pool: str = "cls",
+                     cache=None, device="auto", dtype=None, batch_size: int = 16,
+                     progress: bool = True) -> dict[int, np.ndarray]:
     """Features {layer: (n_events, d)} of the events under ``model``.
 
     events: DataFrame with onset, duration (seconds) and value, in onset order. What ``value`` holds, and
     what ``model`` may be, depend on ``kind``:
 
-    - "words" / "segments": a word / a timed text segment; ``model`` is a Hugging Face id, a local folder
-      or ``.gguf`` file, or a :class:`LanguageModel`. Words get Antonello et al.'s dynamic ``context``
-      (min, max words) under a causal model, or ``window`` (words before, after) under a bidirectional
-      one; segments are mean-pooled.
+    - "words": one word per event (a value with spaces in it is an error: timed text is "segments");
+      ``model`` is a Hugging Face id, a local folder or ``.gguf`` file, or a :class:`LanguageModel`. A
+      causal model gives each word Antonello et al.'s dynamic ``context`` (min, max words before it); a
+      bidirectional one a ``window`` of (before, after) words. Which one a model is comes from its config
+      (:func:`cortexscale.features.language.is_causal`, GGUF files included); ``causal`` forces it. The path
+      taken is logged (logger ``cortexscale.features.extract``, level INFO) and named by the progress bar.
+    - "segments": a timed text segment, mean-pooled over its tokens.
     - "audio": an audio file, with a ``stim_time`` column (:func:`cortexscale.data.audio_steps`);
       ``model`` is a speech model id or folder, or an :class:`AudioModel`. Each event gets the last frame of
       the causal ``audio_window`` seconds that end at its ``stim_time``.
     - "frames": a frame index into ``frames`` (:func:`cortexscale.data.frame_events`); ``model`` is a
-      cortexscale ViT or its checkpoint folder; ``pool`` "cls" or "mean" per frame.
+      cortexscale ViT, its checkpoint folder or its run folder; ``pool`` "cls" or "mean" per frame.
     - "clips": a clip's first frame (:func:`cortexscale.features.vision.clip_events`); ``model`` is
-      ``(vqvae, gpt)``, modules or checkpoint folders; one token-averaged GPT feature per clip.
+      ``(vqvae, gpt)``, modules, checkpoint or run folders; one token-averaged GPT feature per clip.
 
-    layers: for Hugging Face models hidden-state indices (0 = embeddings); for cortexscale's models block
-    indices as their ``forward_intermediates`` takes them. Default: a layer three quarters up.
-    frames: (N, H, W, 3) uint8 array or FrameStore, for the video kinds. cache: a :class:`FeatureCache`,
-    a folder, or None. dtype: torch.float16 or torch.bfloat16 runs the model in half precision (Hugging
-    Face models are loaded in it; cortexscale's run under autocast). batch_size: windows, segments, audio
-    steps, frames or clips per forward pass (causal word windows batch on CUDA only, where padding pays).
+    layers: hidden-state indices, one convention for every model (:mod:`cortexscale.layers`: 0 = embeddings,
+    k = output of block k, negatives from the end); an int is one layer; None takes
+    :func:`cortexscale.layers.default_layer`, three quarters up. frames: (N, H, W, 3) uint8 array or
+    FrameStore, for the video kinds. cache: a :class:`FeatureCache`, a folder, or None. device: "auto" (CUDA
+    when present), "cpu", "cuda"... dtype: None (full precision) or a precision name or dtype of
+    :func:`cortexscale.runtime.resolve_precision` ("fp16", "bf16", torch.bfloat16...); Hugging Face models
+    are loaded in it, cortexscale's run under autocast. batch_size: windows, segments, audio steps, frames or
+    clips per forward pass (causal word windows batch on CUDA only, where padding pays).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     events = check_events(events)
-    dtype = resolve_dtype(dtype)
-    opts = {"kind": kind, "context": context, "window": window, "audio_window": audio_window, "frames": frames,
-            "pool": pool, "device": device, "dtype": dtype, "batch_size": batch_size, "progress": progress}
+    dtype = None if dtype is None else resolve_precision(dtype, what="dtype")
+    opts = {"kind": kind, "context": context, "window": window, "causal": causal, "audio_window": audio_window,
+            "frames": frames, "pool": pool, "device": device, "dtype": dtype, "batch_size": batch_size,
+            "progress": progress}
     job = KINDS[kind](model, events, layers, opts)
     if cache is None:
         return job.compute(job.layers)
-    settings = job.settings if dtype is None else {**job.settings, "dtype": str(dtype)}
+    settings = job.settings if dtype is None else {**job.settings, "dtype": dtype}
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
     return cache.get_or_compute(job.identity(), job.layers, job.stimulus(), settings, job.compute)

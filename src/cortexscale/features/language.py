@@ -10,6 +10,7 @@ word's context on its own. Bidirectional encoders get a window of words on both 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +19,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..layers import resolve_layers
+from ..runtime import resolve_device, resolve_precision, torch_dtype
+
 __all__ = [
-    "DTYPES",
     "LanguageModel",
     "causal_features",
     "dynamic_context_starts",
     "encoder_features",
+    "is_causal",
     "load_language_model",
+    "model_dtype",
     "naive_causal_features",
-    "resolve_dtype",
     "word_token_ids",
 ]
 
@@ -49,29 +53,42 @@ class LanguageModel:
         return next(self.model.parameters()).device
 
 
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp64": torch.float64, "float64": torch.float64}
-"""Names accepted for a model's inference precision (float64 for reference checks of Hugging Face models)."""
+def model_dtype(dtype):
+    """The torch dtype a model runs in: None (the model's own, float32 for Hugging Face models) or any
+    precision name or dtype of :func:`cortexscale.runtime.resolve_precision`."""
+    return None if dtype is None else torch_dtype(resolve_precision(dtype, what="dtype"))
 
 
-def resolve_dtype(dtype) -> torch.dtype | None:
-    """None, a torch dtype of :data:`DTYPES`, or one of its names -> the torch dtype (or None)."""
-    if dtype is None or dtype in DTYPES.values():
-        return dtype
-    if isinstance(dtype, str) and dtype in DTYPES:
-        return DTYPES[dtype]
-    raise ValueError(f"dtype must be None, a torch float dtype or one of {sorted(DTYPES)}, got {dtype!r}")
+@functools.cache
+def _model_type_sets() -> tuple[frozenset, frozenset]:
+    """Hugging Face model types whose models are decoder-only, and every model type AutoModel knows."""
+    from transformers.models.auto import modeling_auto as auto
+
+    causal = set(auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    bidirectional = set(auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES) | set(auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES)
+    return frozenset(causal - bidirectional), frozenset(auto.MODEL_MAPPING_NAMES) | frozenset(causal)
 
 
-def _resolve_device(device) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def is_causal(config) -> bool:
+    """Whether a Hugging Face config describes a causal (decoder-only) language model.
 
-
-def _is_causal(config) -> bool:
+    Evidence, in order: the config's ``is_decoder`` flag or a causal-LM class in ``architectures``; then its
+    ``model_type``, which every config has, a GGUF one included (their ``architectures`` is None): causal when
+    transformers has a causal-LM class for the type and no masked-LM or sequence-to-sequence one (``llama``,
+    ``gpt2``), bidirectional for every other type it knows (``bert``). An unknown type is an error asking for
+    ``causal=``.
+    """
     archs = getattr(config, "architectures", None) or []
-    return bool(getattr(config, "is_decoder", False)) or any("CausalLM" in a or "LMHead" in a for a in archs)
+    if getattr(config, "is_decoder", False) or any("CausalLM" in a or "LMHead" in a for a in archs):
+        return True
+    kind = getattr(config, "model_type", None)
+    decoders, known = _model_type_sets()
+    if kind in decoders:
+        return True
+    if kind in known:
+        return False
+    raise ValueError(f"cannot tell whether model type {kind!r} (architectures {archs}) is causal; "
+                     "pass causal=True or causal=False")
 
 
 def model_source(path: Path, name_or_path, what: str, example: str) -> str:
@@ -84,11 +101,14 @@ def model_source(path: Path, name_or_path, what: str, example: str) -> str:
     return str(name_or_path)
 
 
-def load_language_model(name_or_path, gguf_file: str | None = None, device="auto", dtype=None) -> LanguageModel:
+def load_language_model(name_or_path, gguf_file: str | None = None, *, causal: bool | None = None, device="auto",
+                        dtype=None) -> LanguageModel:
     """Load a Hugging Face model and tokenizer from a hub id, a local folder, or a GGUF file.
 
-    ``name_or_path`` may be a ``.gguf`` file itself. Causal models load through AutoModelForCausalLM,
-    the rest through AutoModel. Loading never downloads unless the id is not a local path.
+    ``name_or_path`` may be a ``.gguf`` file itself. ``causal`` None decides from the config
+    (:func:`is_causal`); True or False forces it. Causal models load through AutoModelForCausalLM, the rest
+    through AutoModel. ``device``: see :func:`cortexscale.runtime.resolve_device`; ``dtype``: see
+    :func:`model_dtype`. Loading never downloads unless the id is not a local path.
     """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
@@ -97,16 +117,17 @@ def load_language_model(name_or_path, gguf_file: str | None = None, device="auto
         path, gguf_file = path.parent, path.name
     source = model_source(path, name_or_path, "language model", "gpt2")
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    torch_type, target = model_dtype(dtype), resolve_device(device)
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        causal = _is_causal(config)
+        causal = is_causal(config) if causal is None else bool(causal)
         loader = AutoModelForCausalLM if causal else AutoModel
-        model = loader.from_pretrained(source, dtype=resolve_dtype(dtype), **kwargs)
+        model = loader.from_pretrained(source, dtype=torch_type, **kwargs)
     except OSError as err:
         raise ValueError(f"cannot load language model {name_or_path!r}: not found as a local path "
                          f"({path}); a Hugging Face hub id needs network access to download ({err})") from err
-    model.to(_resolve_device(device)).eval()
+    model.to(target).eval()
     identity = str((path / gguf_file) if gguf_file else source)
     return LanguageModel(model, tokenizer, causal, identity)
 
@@ -130,17 +151,6 @@ def dynamic_context_starts(n_words: int, min_context: int = 256, max_context: in
     return np.where(i < max_context, 0, late)
 
 
-def _check_layers(layers, n_layers: int) -> list[int]:
-    """Hidden-state indices (0 = embeddings, 1..n_layers = blocks); negative counts from the end."""
-    out = []
-    for layer in [layers] if isinstance(layers, int) else list(layers):
-        if not -(n_layers + 1) <= int(layer) <= n_layers:
-            raise ValueError(f"layer {layer} is out of range: the model has hidden states 0..{n_layers} "
-                             f"(0 = embeddings)")
-        out.append(int(layer) % (n_layers + 1))
-    return out
-
-
 def _hidden_states(lm: LanguageModel, ids: torch.Tensor, mask: torch.Tensor | None = None):
     with torch.inference_mode():
         out = lm.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
@@ -156,7 +166,7 @@ def _check_length(lm: LanguageModel, n_tokens: int, what: str) -> None:
 
 def _causal_setup(lm: LanguageModel, words, layers, min_context: int, max_context: int):
     """Checked layers, per-word token ids, context starts (n_words,) and empty per-layer outputs."""
-    layers = _check_layers(layers, lm.n_layers)
+    layers = resolve_layers(layers, lm.n_layers)
     ids = word_token_ids(lm.tokenizer, words)
     starts = dynamic_context_starts(len(words), min_context, max_context)
     return layers, ids, starts, {layer: [] for layer in layers}
@@ -197,7 +207,8 @@ def causal_features(lm: LanguageModel, words: Sequence[str], layers, min_context
     layers, ids, starts, out = _causal_setup(lm, words, layers, min_context, max_context)
     plan = _windows(lm, ids, starts)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    with tqdm(total=len(words), disable=not progress, desc="words") as bar:
+    desc = f"words (causal, {min_context}-{max_context} words of context)"
+    with tqdm(total=len(words), disable=not progress, desc=desc) as bar:
         for g in range(0, len(plan), batch_size):
             group = plan[g:g + batch_size]
             batch, mask = _padded([seq for seq, _ in group], pad, lm.device)
@@ -226,7 +237,7 @@ def encoder_features(lm: LanguageModel, words: Sequence[str], layers, before: in
                      batch_size: int = 32, progress: bool = True) -> dict[int, np.ndarray]:
     """Features {layer: (n_words, d)} of a bidirectional encoder, each word in a window of
     ``before`` and ``after`` words, framed by the tokenizer's special tokens; windows run in batches."""
-    layers = _check_layers(layers, lm.n_layers)
+    layers = resolve_layers(layers, lm.n_layers)
     ids = word_token_ids(lm.tokenizer, words)
     tok = lm.tokenizer
     head = [tok.cls_token_id] if tok.cls_token_id is not None else []
@@ -239,7 +250,8 @@ def encoder_features(lm: LanguageModel, words: Sequence[str], layers, before: in
         targets.append(len(head) + len(left) - 1)
     out = {layer: [] for layer in layers}
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    for a in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc="windows"):
+    desc = f"words (bidirectional, {before} before and {after} after)"
+    for a in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc=desc, unit="batch"):
         batch = seqs[a:a + batch_size]
         _check_length(lm, max(map(len, batch)), f"the window of word {a}")
         hidden = _hidden_states(lm, *_padded(batch, pad, lm.device))

@@ -7,8 +7,8 @@ of ``vqvae.config.frames`` frames with a :class:`~cortexscale.models.VQVAE` and 
 :class:`~cortexscale.models.VideoGPT` block's output over the clip's tokens: one feature per clip, at the
 clip rate (:func:`clip_events`). Frames are uint8 (N, H, W, 3), from an array or a
 :class:`~cortexscale.data.video.FrameStore`; they are resized to the model's input size and scaled to
-[-1, 1] as in training. Layers are block indices (0-based, negatives from the end); the default is the
-block three quarters up the model.
+[-1, 1] as in training. Layers follow :mod:`cortexscale.layers` (0 = embeddings, k = output of block k);
+the default is the layer three quarters up the model.
 """
 
 from __future__ import annotations
@@ -24,39 +24,22 @@ from tqdm.auto import tqdm
 from ..data.events import EVENT_COLUMNS
 from ..data.timing import _finite_float, _positive_int
 from ..data.video import FrameStore, resize_frames
-from ..models._layers import resolve_indices
+from ..layers import resolve_layers
 from ..models.videogpt import VideoGPT
 from ..models.vit import ViT
 from ..models.vqvae import VQVAE
-from .language import _resolve_device, resolve_dtype
+from ..runtime import resolve_device, resolve_precision, torch_dtype
 
-__all__ = ["POOLS", "clip_events", "clip_features", "clip_starts", "default_layer", "frame_features"]
+__all__ = ["POOLS", "clip_events", "clip_features", "clip_starts", "frame_features"]
 
 POOLS = ("cls", "mean")
 """Token pooling of :func:`frame_features`: the class token, or the mean of the patch tokens."""
 
 
-def default_layer(depth: int) -> int:
-    """The block three quarters up a model of ``depth`` blocks: ``max(0, round(0.75 * depth) - 1)``."""
-    return max(0, round(0.75 * depth) - 1)
-
-
-def _block_indices(layers: int | Sequence[int] | None, depth: int) -> list[int]:
-    """Sorted distinct block indices in 0..depth-1; an int is one index, None :func:`default_layer`."""
-    if layers is None:
-        return [default_layer(depth)]
-    indices = sorted(set(resolve_indices([layers] if isinstance(layers, (int, np.integer)) else list(layers), depth)))
-    if not indices:
-        raise ValueError("layers is empty: give at least one block index, or None for the default")
-    return indices
-
-
 def _autocast_dtype(dtype) -> torch.dtype | None:
-    """torch.float16 / torch.bfloat16 (or their names) to autocast to; None or float32: no autocast."""
-    dtype = resolve_dtype(dtype)
-    if dtype == torch.float64:
-        raise ValueError("dtype must be float32, float16 or bfloat16 for cortexscale's models (autocast), got float64")
-    return None if dtype == torch.float32 else dtype
+    """The dtype to autocast to for a precision name or dtype (fp16 or bf16); None or fp32: no autocast."""
+    name = "fp32" if dtype is None else resolve_precision(dtype, ("fp32", "fp16", "bf16"), "dtype")
+    return None if name == "fp32" else torch_dtype(name)
 
 
 def _check_frames(frames) -> np.ndarray:
@@ -107,23 +90,25 @@ def frame_features(model: ViT, frames, layers: int | Sequence[int] | None = None
         Resized (:func:`~cortexscale.data.video.resize_frames`) to ``model.config.image_size`` when they
         differ, then scaled to [-1, 1].
     layers : int, sequence of int or None
-        Block indices (0-based, negatives from the end; an int is one block); keys of the result are
-        their non-negative forms. None: :func:`default_layer`.
+        Layers as :mod:`cortexscale.layers` defines them (0 = embeddings, k = output of block k, negatives
+        from the end; an int is one layer); keys of the result are their non-negative forms. None:
+        :func:`cortexscale.layers.default_layer`.
     pool : "cls" or "mean"
         The class token, or the mean of the patch tokens, of the block output (N, 1 + n_patches, width).
     batch_size : int
         Frames per forward pass; results do not depend on it beyond float rounding.
     device : "auto", str or torch.device
         "auto": CUDA when available, else the CPU.
-    dtype : None, torch.float16, torch.bfloat16, "fp16", "bf16", "float16" or "bfloat16"
-        Run under ``torch.autocast`` to this dtype; None (or float32): full precision.
+    dtype : None or a precision name or dtype (:func:`cortexscale.runtime.resolve_precision`)
+        "fp16" or "bf16" (or their aliases and torch dtypes) run under ``torch.autocast``; None or "fp32":
+        full precision.
     """
     frames = _check_frames(frames)
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
     batch_size = _positive_int(batch_size, "batch_size")
-    layers = _block_indices(layers, len(model.blocks))
-    device, dtype = _resolve_device(device), _autocast_dtype(dtype)
+    layers = resolve_layers(layers, len(model.blocks))
+    device, dtype = resolve_device(device), _autocast_dtype(dtype)
     size = (model.config.image_size, model.config.image_size)
     out = {layer: [] for layer in layers}
     with _running(device, dtype, model), tqdm(total=len(frames), disable=not progress, desc="frames") as bar:
@@ -226,7 +211,8 @@ def clip_features(vqvae: VQVAE, gpt: VideoGPT, frames, starts=None, layers: int 
     starts : array (n_clips,) of int or None
         Clip start frames; None: :func:`clip_starts` ``(N, T)``, non-overlapping clips (see :func:`clip_events`).
     layers : int, sequence of int or None
-        GPT block indices (0-based, negatives from the end; an int is one block); None: :func:`default_layer`.
+        GPT layers as in :func:`frame_features` (0 = embeddings, k = output of block k); None:
+        :func:`cortexscale.layers.default_layer`.
     batch_size : int
         Clips per forward pass; results do not depend on it beyond float rounding.
     device, dtype
@@ -238,8 +224,8 @@ def clip_features(vqvae: VQVAE, gpt: VideoGPT, frames, starts=None, layers: int 
     frames = _check_frames(frames)
     starts = _check_starts(starts, len(frames), vqvae.config.frames)
     batch_size = _positive_int(batch_size, "batch_size")
-    layers = _block_indices(layers, len(gpt.blocks))
-    device, dtype = _resolve_device(device), _autocast_dtype(dtype)
+    layers = resolve_layers(layers, len(gpt.blocks))
+    device, dtype = resolve_device(device), _autocast_dtype(dtype)
     before = np.where(starts >= vqvae.config.frames, starts - vqvae.config.frames, starts)
     windows = np.unique(np.concatenate([starts, before]) if gpt.config.cond else starts)
     out = {layer: [] for layer in layers}

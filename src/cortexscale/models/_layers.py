@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers import resolve_layers
+
 __all__ = [
-    "Attention", "Block", "DropPath", "Dropout", "MLP", "dropout", "init_weights", "resolve_indices", "uninitialised",
+    "Attention", "Block", "DropPath", "Dropout", "MLP", "dropout", "init_weights", "intermediate_layers", "uninitialised",
 ]
 
 
@@ -145,17 +147,7 @@ def init_weights(module: nn.Module, n_layers: int) -> None:
             nn.init.zeros_(m.bias)
 
 
-def resolve_indices(indices: int | Sequence[int] | None, depth: int) -> list[int]:
-    """Block indices to return: None = all, an int n = the last n, or explicit (possibly negative) indices."""
-    if indices is None:
-        return list(range(depth))
-    if isinstance(indices, int):
-        if not 1 <= indices <= depth:
-            raise ValueError(f"indices={indices}: asks for the last {indices} blocks of a model with {depth} blocks")
-        return list(range(depth - indices, depth))
-    out = []
-    for i in indices:
-        if not -depth <= int(i) < depth:
-            raise ValueError(f"layer index {i} is out of range for a model with {depth} blocks")
-        out.append(int(i) % depth)
-    return out
+def intermediate_layers(layers: int | Sequence[int] | None, depth: int) -> list[int]:
+    """Layers a ``forward_intermediates`` call returns, ascending: every layer ``0..depth`` for None, else
+    :func:`cortexscale.layers.resolve_layers` (0 = the embeddings or input, k = output of block or stage k)."""
+    return list(range(depth + 1)) if layers is None else resolve_layers(layers, depth)

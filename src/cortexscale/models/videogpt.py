@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ConfigMixin
-from ._layers import Block, Dropout, init_weights, resolve_indices, uninitialised
+from ._layers import Block, Dropout, init_weights, intermediate_layers, uninitialised
 from .counting import attention_train_flops, linear_weights
 
 __all__ = ["VideoGPT", "VideoGPTConfig", "split_axes"]
@@ -136,18 +136,20 @@ class VideoGPT(nn.Module):
             raise ValueError("cond_tokens given, but this model was built with cond=False")
         return self.drop(h)
 
-    def forward_intermediates(self, tokens: torch.Tensor, indices: int | Sequence[int] | None = None,
+    def forward_intermediates(self, tokens: torch.Tensor, layers: int | Sequence[int] | None = None,
                               cond_tokens: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Residual output of the chosen blocks at the current clip's positions: each (B, T*H*W, hidden)."""
-        keep = set(resolve_indices(indices, len(self.blocks)))
+        """Hidden states at the current clip's positions for ``layers`` (:mod:`cortexscale.layers`: 0 = token and
+        position embeddings, k = output of block k; None = all 0..layers), ascending: each (B, T*H*W, hidden)."""
+        want = intermediate_layers(layers, len(self.blocks))
         L = self.config.n_tokens
-        h, out = self._embed(tokens, cond_tokens), []
-        for i, block in enumerate(self.blocks):
-            h = block(h)
-            if i in keep:
-                out.append(h[:, -L:])
-            if len(out) == len(keep):
+        h = self._embed(tokens, cond_tokens)
+        out = [h[:, -L:]] if want[0] == 0 else []
+        for k, block in enumerate(self.blocks, start=1):
+            if len(out) == len(want):
                 break
+            h = block(h)
+            if k in want:
+                out.append(h[:, -L:])
         return out
 
     def forward(self, tokens: torch.Tensor, cond_tokens: torch.Tensor | None = None) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ConfigMixin
-from ._layers import Block, Dropout, init_weights, resolve_indices, uninitialised
+from ._layers import Block, Dropout, init_weights, intermediate_layers, uninitialised
 from .counting import attention_train_flops, linear_weights
 
 __all__ = ["VIT_SIZES", "ViT", "ViTConfig", "parse_variant"]
@@ -117,16 +117,18 @@ class ViT(nn.Module):
         h = torch.cat([self.cls_token.expand(h.shape[0], -1, -1), h], dim=1) + self.pos_emb
         return self.drop(h)
 
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None) -> list[torch.Tensor]:
-        """Residual output of the chosen blocks: each (B, 1 + N, width), class token first."""
-        keep = set(resolve_indices(indices, len(self.blocks)))
-        h, out = self._embed(x), []
-        for i, block in enumerate(self.blocks):
-            h = block(h)
-            if i in keep:
-                out.append(h)
-            if len(out) == len(keep):
+    def forward_intermediates(self, x: torch.Tensor, layers: int | Sequence[int] | None = None) -> list[torch.Tensor]:
+        """Hidden states of images (B, C, H, W) at ``layers`` (:mod:`cortexscale.layers`: 0 = patch and position
+        embeddings, k = output of block k; None = all 0..depth), ascending: each (B, 1 + N, width), class token first."""
+        want = intermediate_layers(layers, len(self.blocks))
+        h = self._embed(x)
+        out = [h] if want[0] == 0 else []
+        for k, block in enumerate(self.blocks, start=1):
+            if len(out) == len(want):
                 break
+            h = block(h)
+            if k in want:
+                out.append(h)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ConfigMixin
-from ._layers import resolve_indices
+from ._layers import intermediate_layers
 
 __all__ = ["EMACodebook", "VQVAE", "VQVAEConfig"]
 
@@ -194,22 +194,27 @@ class VQVAE(nn.Module):
     def _stages(self):
         return [*self.down, *self.enc_res, self.pre_vq]
 
-    def forward_intermediates(self, video: torch.Tensor, indices: int | Sequence[int] | None = None) -> list[torch.Tensor]:
-        """Encoder stage outputs (downsampling convs, residual blocks, pre-quantisation): each (B, C, t, h, w)."""
+    def forward_intermediates(self, video: torch.Tensor, layers: int | Sequence[int] | None = None) -> list[torch.Tensor]:
+        """Encoder activations of clips (B, C, T, H, W) at ``layers`` (:mod:`cortexscale.layers`: 0 = the input,
+        k = output of stage k of the downsampling convs, residual blocks and pre-quantisation conv; None =
+        all), ascending: each (B, C_k, t, h, w)."""
         self._check_video(video)
         stages = self._stages()
-        keep = set(resolve_indices(indices, len(stages)))
-        h, out = video, []
-        for i, stage in enumerate(stages):
+        want = intermediate_layers(layers, len(stages))
+        h = video
+        out = [h] if want[0] == 0 else []
+        for k, stage in enumerate(stages, start=1):
+            if len(out) == len(want):
+                break
             h = stage(h)
-            if i < len(self.down):
+            if k <= len(self.down):
                 h = F.silu(h)
-            if i in keep:
+            if k in want:
                 out.append(h)
         return out
 
     def _encode(self, video: torch.Tensor) -> torch.Tensor:
-        return self.forward_intermediates(video, indices=1)[0]
+        return self.forward_intermediates(video, layers=-1)[0]
 
     def _decode(self, q: torch.Tensor) -> torch.Tensor:
         h = self.dec_res(self.post_vq(q))
