@@ -37,6 +37,7 @@ def test_kernel_is_one_at_zero_and_zero_at_multiples_of_half_period():
     np.testing.assert_allclose(lanczos_kernel(-t, cutoff), k)
 
 
+@pytest.mark.filterwarnings("ignore:.*fall outside the scan:UserWarning")
 def test_lanczos_matches_reference_formula():
     rng = np.random.default_rng(0)
     times = np.sort(rng.uniform(-3, 45, 60))
@@ -69,6 +70,7 @@ def test_slow_sinusoid_kept_fast_one_removed():
     assert out[5:-5, 1].std() < 0.1 * out[5:-5, 0].std()
 
 
+@pytest.mark.filterwarnings("ignore:.*fall outside the scan:UserWarning")
 def test_sum_mean_boxcar_by_hand():
     times = np.array([0.5, 1.5, 2.5, 5.0, 7.0])  # the last is past the 3 TRs
     feats = np.array([[1.0], [2.0], [4.0], [8.0], [16.0]])
@@ -104,6 +106,7 @@ def test_chunked_equals_single_block(monkeypatch):
 
 
 @pytest.mark.parametrize("method", ["lanczos", "sum", "mean", "boxcar"])
+@pytest.mark.filterwarnings("ignore:.*fall outside the scan:UserWarning")
 def test_event_order_does_not_matter(method):
     rng = np.random.default_rng(2)
     times, feats, durations = rng.uniform(-5, 60, 40), rng.normal(size=(40, 3)), rng.uniform(0, 5, 40)
@@ -141,3 +144,34 @@ def test_bad_input_is_named():
         align_to_trs(two, [0.0, 1.0], 0.0, 5)
     with pytest.raises(ValueError, match="window must be an integer >= 1"):
         align_to_trs(two, [0.0, 1.0], 2.0, 5, window=0)
+
+
+def test_events_outside_the_scan_are_counted_in_a_warning():
+    times = np.array([-3.0, 1.0, 5.0, 9.5, 10.0, 12.0])
+    with pytest.warns(UserWarning, match=r"3 of 6 events fall outside the scan \[0, 10\) s \(first: event 0 at -3 s\)"):
+        align_to_trs(np.ones((6, 2)), times, tr=2.0, n_trs=5, method="sum")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = align_to_trs(np.ones((3, 2)), times[1:4], tr=2.0, n_trs=5, method="sum")
+    np.testing.assert_array_equal(out[:, 0], [1, 0, 1, 0, 1])
+
+
+def test_no_event_inside_the_scan_is_an_error():
+    onsets_ms = np.array([20500.0, 21000.0, 300000.0])
+    with pytest.raises(ValueError, match=r"no event falls inside the scan \[0, 724\) s .* from 20500 to 300000 s.*"
+                                         r"both be in seconds"):
+        align_to_trs(np.ones(3), onsets_ms, tr=2.0, n_trs=362)
+    with pytest.raises(ValueError, match="no event falls inside the scan"):
+        align_to_trs(np.ones(2), [-10.0, -5.0], tr=2.0, n_trs=10)
+
+
+def test_a_tr_in_milliseconds_is_flagged():
+    with pytest.warns(UserWarning, match=r"tr=2000 s is longer than any fMRI TR; is it in milliseconds\?"):
+        align_to_trs(np.ones(3), [1.0, 2.0, 3.0], tr=2000, n_trs=362)
+
+
+def test_a_dict_of_layers_is_named():
+    with pytest.raises(ValueError, match=r"one array \(n_events, d\), got a dict with keys \[4, 6\].*features\[layer\]"):
+        align_to_trs({4: np.ones((3, 2)), 6: np.ones((3, 2))}, [1.0, 2.0, 3.0], tr=2.0, n_trs=5)
+    with pytest.raises(ValueError, match="must be numeric, got dtype <U1"):
+        align_to_trs(np.array(["a", "b"]), [1.0, 2.0], tr=2.0, n_trs=5)
