@@ -5,7 +5,7 @@ dropout (0.2 residual, 0.3 attention), batch, AdamW step and precision, and alte
 they see the same machine state. A training step is forward, loss, backward and optimizer step.
 
     python benchmarks/train_bench.py                   # defaults: hidden 576, 8 layers, 4 heads, batch 8
-    python benchmarks/train_bench.py --hidden 256 --layers 4 --rounds 5
+    python benchmarks/train_bench.py --hidden 256 --layers 4 --rounds 5 --device cpu
 
 On CUDA it also gives the fp16 and bf16 speedups over fp32 and the model FLOP utilisation against the
 device's dense peak (pass --peak-tflops). Results go to benchmarks/results/ as JSON.
@@ -22,15 +22,16 @@ import torch
 from cortexscale.models.counting import count_parameters
 from cortexscale.models.videogpt import VideoGPT, VideoGPTConfig
 from cortexscale.models.vqvae import VQVAE, VQVAEConfig
+from cortexscale.runtime import resolve_device, torch_dtype
 
 from _results import write_results
 
 GRID = (4, 8, 8)
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def ours(args, device):
@@ -59,17 +60,16 @@ def huggingface(args, device):
     return model, step
 
 
-def time_steps(model, step, tokens, n_steps: int, device: str, precision: str) -> float:
+def time_steps(model, step, tokens, n_steps: int, device: torch.device, precision: str) -> float:
     """Median seconds per training step over ``n_steps`` (after one warm-up step)."""
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.startswith("cuda"))
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
-    scaler = torch.amp.GradScaler(device.split(":")[0], enabled=precision == "fp16")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     times = []
     for i in range(n_steps + 1):
         _sync(device)
         t0 = time.perf_counter()
-        with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+        with torch.autocast(device.type, dtype=torch_dtype(precision), enabled=precision != "fp32"):
             loss = step(tokens)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -81,7 +81,7 @@ def time_steps(model, step, tokens, n_steps: int, device: str, precision: str) -
     return statistics.median(times)
 
 
-def gpt_bench(args, device: str, precision: str) -> dict:
+def gpt_bench(args, device: torch.device, precision: str) -> dict:
     torch.manual_seed(0)
     n_ctx = GRID[0] * GRID[1] * GRID[2]
     tokens = torch.randint(args.vocab, (args.batch, n_ctx), device=device)
@@ -101,7 +101,7 @@ def gpt_bench(args, device: str, precision: str) -> dict:
     return out
 
 
-def vqvae_bench(args, device: str) -> dict:
+def vqvae_bench(args, device: torch.device) -> dict:
     model = VQVAE(VQVAEConfig()).to(device)
     clips = torch.rand(args.vq_batch, 3, 16, 128, 128, device=device) * 2 - 1
     model.eval()
@@ -144,11 +144,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--vq-steps", type=int, default=2)
     parser.add_argument("--skip-vqvae", action="store_true")
     parser.add_argument("--peak-tflops", type=float, default=None, help="dense peak of the device, for MFU")
+    parser.add_argument("--device", default="auto", help='"auto" (CUDA when present), "cpu", "cuda" or "cuda:N"')
     args = parser.parse_args(argv)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    name = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)"
     results = {"device": name, "args": vars(args), "gpt": {}}
-    precisions = ["fp32", "fp16", "bf16"] if device == "cuda" else ["fp32"]
+    precisions = ["fp32", "fp16", "bf16"] if cuda else ["fp32"]
     for precision in precisions:
         res = gpt_bench(args, device, precision)
         results["gpt"][precision] = res

@@ -217,6 +217,34 @@ def test_config_round_trip_and_bad_fields():
         TrainConfig.from_dict({**cfg.to_dict(), "nope": 1})
 
 
+def test_precision_takes_every_spelling_and_stores_the_canonical_name(tmp_path):
+    for spelling in ("bf16", "bfloat16", " BFloat16 ", torch.bfloat16):
+        assert quick(precision=spelling).precision == "bf16"
+    assert quick(precision=torch.float16).precision == quick(precision="half").precision == "fp16"
+    assert quick(precision=np.float32).precision == quick(precision="float").precision == "fp32"
+    with pytest.raises(ValueError, match=r"TrainConfig\.precision must be one of \['fp32', 'fp16', 'bf16'\].*"
+                                         r"got torch\.float64"):
+        quick(precision=torch.float64)
+    result = train(toy_model(), toy_data(), quick(steps=1, precision=torch.bfloat16), tmp_path, progress=False)
+    saved = json.loads((result.checkpoint / "config.json").read_text())["train_config"]
+    assert saved["precision"] == "bf16" and TrainConfig.from_dict(saved) == quick(steps=1, precision="bfloat16")
+
+
+def test_device_defaults_to_auto_and_is_stored_as_a_string():
+    from cortexscale.runtime import resolve_device
+
+    assert TrainConfig(steps=1).device == "auto"
+    assert quick(device=torch.device("cpu")).device == quick(device="CPU").device == "cpu"
+    assert quick(device=None).device == "auto" and quick(device="cuda:1").device == "cuda:1"
+    with pytest.raises(ValueError, match=r"TrainConfig\.device must be 'auto', 'cpu', .* got 'gpu'"):
+        quick(device="gpu")
+    model = toy_model()
+    val = evaluate(model, toy_data(n=8), batch_size=4, precision="bfloat16")
+    assert next(model.parameters()).device == resolve_device("auto") and math.isfinite(val["val_loss"])
+    with pytest.raises(ValueError, match=r"evaluate precision must be one of \['fp32', 'fp16', 'bf16'\]"):
+        evaluate(model, toy_data(n=8), batch_size=4, precision="fp64")
+
+
 def noisy_augment(batch):
     """Draws from the torch and numpy global RNGs, so resume must restore both."""
     noise = 0.1 * torch.randn_like(batch["x"]) * (1 + float(np.random.rand()))

@@ -1,8 +1,19 @@
-"""Trainable feature models: ViT, VQ-VAE video tokenizer and video GPT, with a name registry."""
+"""Trainable feature models: ViT, VQ-VAE video tokenizer and video GPT, with a name registry.
+
+Saving and loading go through :mod:`cortexscale.models.checkpoint`, which documents the folder format.
+"""
 
 from __future__ import annotations
 
-from ._io import load_pretrained, load_weights, save_pretrained
+from .checkpoint import (
+    CheckpointMismatchError,
+    list_checkpoints,
+    load_pretrained,
+    load_weights,
+    model_name,
+    resolve_checkpoint,
+    save_pretrained,
+)
 from .counting import count_parameters, transformer_train_flops
 from .videogpt import VideoGPT, VideoGPTConfig
 from .vit import ViT, ViTConfig, parse_variant
@@ -25,6 +36,7 @@ def build_model(name: str, config=None):
 
 __all__ = [
     "MODELS",
+    "CheckpointMismatchError",
     "VQVAE",
     "VQVAEConfig",
     "ViT",
@@ -33,9 +45,12 @@ __all__ = [
     "VideoGPTConfig",
     "build_model",
     "count_parameters",
+    "list_checkpoints",
     "load_pretrained",
     "load_weights",
+    "model_name",
     "parse_variant",
+    "resolve_checkpoint",
     "save_pretrained",
     "transformer_train_flops",
 ]

@@ -1,7 +1,11 @@
-"""train stage: one flat training loop (AdamW, warmup + cosine, precision, checkpoints) and transfer."""
+"""train stage: one flat training loop (AdamW, warmup + cosine, precision, checkpoints) and transfer.
+
+Checkpoints are read with :mod:`cortexscale.models` (``load_pretrained``, ``load_weights``,
+``list_checkpoints``), which owns the folder format; this package writes them.
+"""
 
 from .augment import AUGREG_LEVELS, REGULARIZATION_AXES, AugReg
-from .checkpoint import CheckpointMismatchError, list_checkpoints, load_model, load_weights, save_checkpoint
+from .checkpoint import save_checkpoint
 from .config import TrainConfig, resolve_steps
 from .loop import TensorDictDataset, TrainResult, evaluate, param_groups, train
 from .schedule import lr_factor
@@ -11,17 +15,13 @@ __all__ = [
     "AUGREG_LEVELS",
     "AugReg",
     "REGULARIZATION_AXES",
-    "CheckpointMismatchError",
     "TensorDictDataset",
     "TrainConfig",
     "TrainResult",
     "evaluate",
     "finetune",
     "from_scratch",
-    "list_checkpoints",
     "load_for_transfer",
-    "load_model",
-    "load_weights",
     "lr_factor",
     "param_groups",
     "resolve_steps",

@@ -1,10 +1,9 @@
-"""Training checkpoints: one folder per step, written whole or not at all.
+"""What training adds to the folder format of :mod:`cortexscale.models.checkpoint`: checkpoints with their
+train state, the best-checkpoint marker of a run folder, pruning, and RNG capture.
 
-A checkpoint folder holds ``model.safetensors`` (weights), ``config.json`` ({"model": name, "config": {...},
-"train_config": {...}, "step": ...}), ``summary.json`` (step, latest and best validation metrics),
-``metrics.jsonl`` (the run's log up to this step) and ``train_state.pt`` (optimizer, scheduler, scaler, step,
-RNG states). The folder is filled under a temporary name and renamed into place, with ``train_state.pt``
-written last, so a folder without it is never a finished checkpoint.
+A checkpoint is filled under a temporary name and renamed into place whole, with ``train_state.pt`` written
+last; the best marker is rewritten atomically from what is on disk, so a crash between any two writes
+leaves a run that resumes and loads.
 """
 
 from __future__ import annotations
@@ -12,73 +11,55 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_model as _st_save_model
 
 from cortexscale._io import atomic_path, write_atomic
-from cortexscale.models._io import CheckpointMismatchError
-from cortexscale.models._io import load_weights as _load_weights
+from cortexscale.models.checkpoint import (
+    BEST,
+    SUMMARY,
+    TRAIN_STATE,
+    best_checkpoint,
+    checkpoint_step,
+    list_checkpoints,
+    read_json,
+    save_pretrained,
+)
 
 __all__ = [
-    "CKPT_FILES",
-    "CheckpointMismatchError",
     "capture_rng",
-    "checkpoint_step",
-    "list_checkpoints",
-    "load_model",
     "load_train_state",
-    "load_weights",
-    "model_name",
-    "read_json",
+    "mark_best",
+    "prune_checkpoints",
     "restore_rng",
     "save_checkpoint",
 ]
 
-CKPT_FILES = ("model.safetensors", "config.json", "train_state.pt")
-_STEP_DIR = re.compile(r"^step_(\d+)$")
 
+def save_checkpoint(model: torch.nn.Module, folder, *, train_state: dict | None = None, extra: dict | None = None,
+                    summary: dict | None = None, metrics_path=None) -> Path:
+    """Write a training checkpoint of ``model`` to ``folder``, replacing any folder there as a whole.
 
-def model_name(model: torch.nn.Module) -> str:
-    """Registry name of ``model`` in ``cortexscale.models.MODELS``, else its lower-cased class name."""
-    try:
-        from cortexscale.models import MODELS
-    except ImportError:
-        MODELS = {}
-    for name, cls in dict(MODELS).items():
-        if type(model) is cls:
-            return name
-    return getattr(model, "model_name", type(model).__name__.lower())
-
-
-def save_checkpoint(folder, model: torch.nn.Module, train_state: dict | None = None, extra: dict | None = None,
-                    summary: dict | None = None, metrics_path=None, name: str | None = None) -> Path:
-    """Write a checkpoint of ``model`` to ``folder`` atomically (the folder is replaced as a whole).
-
-    ``extra`` is merged into config.json; ``summary`` goes to summary.json; ``metrics_path`` (a JSONL file) is
-    copied in as metrics.jsonl; ``train_state`` goes to train_state.pt, last. Returns the folder.
+    The model folder comes from :func:`~cortexscale.models.save_pretrained` (``extra`` is merged into its
+    config.json); ``summary`` goes to summary.json; ``metrics_path`` (a JSONL file) is copied in as
+    metrics.jsonl; ``train_state`` goes to train_state.pt, last. Returns ``folder``.
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
     try:
-        with atomic_path(tmp / "model.safetensors") as path:
-            _st_save_model(model, str(path), metadata={"format": "pt"})
-        config = {"model": name or model_name(model), "config": model.config.to_dict(), **(extra or {})}
-        write_atomic(tmp / "config.json", json.dumps(config, indent=2))
+        save_pretrained(model, tmp, extra=extra)
         if summary is not None:
-            write_atomic(tmp / "summary.json", json.dumps(summary, indent=2))
+            write_atomic(tmp / SUMMARY, json.dumps(summary, indent=2))
         if metrics_path is not None and Path(metrics_path).exists():
             with atomic_path(tmp / "metrics.jsonl") as path:
                 shutil.copyfile(metrics_path, path)
         if train_state is not None:
-            with atomic_path(tmp / "train_state.pt") as path:
+            with atomic_path(tmp / TRAIN_STATE) as path:
                 torch.save(train_state, path)
         _replace_dir(tmp, folder)
     finally:
@@ -86,75 +67,68 @@ def save_checkpoint(folder, model: torch.nn.Module, train_state: dict | None = N
     return folder
 
 
+def _trash(folder: Path) -> Path:
+    """Move ``folder`` out of the way in one rename, into a new ``.<name>.*.old`` folder, which is returned."""
+    trash = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".old"))
+    os.replace(folder, trash / folder.name)
+    return trash
+
+
 def _replace_dir(src: Path, dst: Path) -> None:
-    if dst.exists():
-        trash = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".old"))
-        os.replace(dst, trash / dst.name)
-        os.replace(src, dst)
+    trash = _trash(dst) if dst.exists() else None
+    os.replace(src, dst)
+    if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(src, dst)
-
-
-def load_weights(folder, model: torch.nn.Module, device="cpu") -> torch.nn.Module:
-    """Load ``folder/model.safetensors`` into ``model`` in place, after checking every name and shape.
-
-    Raises CheckpointMismatchError (a ValueError) naming the file, the parameter and both shapes.
-    """
-    return _load_weights(model, Path(folder) / "model.safetensors", device=device)
-
-
-def load_model(folder, builder=None, device="cpu") -> torch.nn.Module:
-    """Rebuild the model of a checkpoint from config.json and load its weights.
-
-    ``builder(name, config_dict) -> nn.Module`` defaults to ``cortexscale.models.build_model``.
-    """
-    config = read_json(Path(folder) / "config.json")
-    if builder is None:
-        from cortexscale.models import build_model as builder
-    model = builder(config["model"], config["config"])
-    return load_weights(folder, model, device=device).to(device)
-
-
-def read_json(path) -> dict:
-    """Parse a JSON file; a missing or broken file raises ValueError naming it."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read {path}: {err}") from err
 
 
 def load_train_state(folder) -> dict:
     """The dict saved in ``folder/train_state.pt`` (tensors and plain Python values only)."""
-    return torch.load(Path(folder) / "train_state.pt", map_location="cpu", weights_only=True)
+    return torch.load(Path(folder) / TRAIN_STATE, map_location="cpu", weights_only=True)
 
 
-def checkpoint_step(folder) -> int | None:
-    """Step number encoded in a ``step_XXXXXXXX`` folder name, or None."""
-    match = _STEP_DIR.match(Path(folder).name)
-    return int(match.group(1)) if match else None
+def _val_loss(folder: Path) -> float | None:
+    """The checkpoint's own validation loss from its summary.json, or None where it has none."""
+    try:
+        value = (read_json(folder / SUMMARY).get("val") or {}).get("val_loss")
+    except ValueError:
+        return None
+    return float(value) if value is not None else None
 
 
-def list_checkpoints(ckpt_dir) -> list[Path]:
-    """Complete checkpoint folders under ``ckpt_dir``, oldest step first.
+def mark_best(run_dir, upto: int | None = None) -> Path | None:
+    """Mark the finished checkpoint with the lowest validation loss in ``run_dir/checkpoints/best.json``.
 
-    Folders missing one of CKPT_FILES are skipped with a warning.
+    Only checkpoints up to step ``upto`` (all when None) whose summary.json records their own ``val_loss``
+    compete; ties go to the earlier step. Where none does, any marker is removed. Returns the best folder.
     """
-    ckpt_dir = Path(ckpt_dir)
-    if not ckpt_dir.is_dir():
-        return []
-    found = []
-    for folder in ckpt_dir.iterdir():
-        step = checkpoint_step(folder)
-        if step is None or not folder.is_dir():
-            continue
-        missing = [name for name in CKPT_FILES if not (folder / name).is_file()]
-        if missing:
-            warnings.warn(f"ignoring incomplete checkpoint {folder}: missing {missing}", stacklevel=2)
-            continue
-        found.append((step, folder))
-    return [folder for _, folder in sorted(found)]
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    scored = [(loss, checkpoint_step(folder), folder) for folder in list_checkpoints(ckpt_dir)
+              if (upto is None or checkpoint_step(folder) <= upto) and (loss := _val_loss(folder)) is not None]
+    if not scored:
+        (ckpt_dir / BEST).unlink(missing_ok=True)
+        return None
+    loss, step, folder = min(scored, key=lambda item: item[:2])
+    marker = {"checkpoint": folder.name, "step": step, "metric": "val_loss", "value": loss}
+    if _read_marker(ckpt_dir / BEST) != marker:
+        write_atomic(ckpt_dir / BEST, json.dumps(marker, indent=2))
+    return folder
+
+
+def _read_marker(path: Path) -> dict | None:
+    try:
+        return read_json(path)
+    except ValueError:
+        return None
+
+
+def prune_checkpoints(run_dir, keep_last: int, upto: int | None = None) -> None:
+    """Delete all but the ``keep_last`` newest checkpoints up to step ``upto``; the marked best always stays."""
+    keep = best_checkpoint(run_dir)
+    found = [folder for folder in list_checkpoints(Path(run_dir) / "checkpoints")
+             if upto is None or checkpoint_step(folder) <= upto]
+    for folder in found[:-keep_last] if keep_last else []:
+        if folder != keep:
+            shutil.rmtree(_trash(folder), ignore_errors=True)
 
 
 def capture_rng() -> dict:

@@ -6,9 +6,12 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-__all__ = ["PRECISIONS", "SCHEDULES", "TrainConfig", "resolve_steps"]
+from cortexscale.runtime import resolve_precision
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+__all__ = ["SCHEDULES", "TrainConfig", "resolve_steps"]
+
+TRAIN_PRECISIONS = ("fp32", "fp16", "bf16")
+"""The precisions the loop trains in (autocast to fp16 or bf16 over fp32 weights)."""
 SCHEDULES = ("cosine", "constant")
 BUDGETS = ("steps", "epochs", "flops")
 
@@ -21,9 +24,13 @@ class TrainConfig:
     fractional) or ``flops`` (training FLOPs, converted with ``model.flops_per_sample()``). One optimizer step
     sees ``batch_size * grad_accum`` samples. ``eval_every``, ``ckpt_every`` and ``log_every`` count optimizer
     steps; 0 turns periodic evaluation or checkpointing off (the final step is always evaluated, when there
-    is validation data, and checkpointed). ``keep_last`` bounds how many checkpoints stay on disk (0 keeps all).
+    is validation data, and checkpointed; so is every checkpoint, to mark the best). ``keep_last`` bounds how
+    many checkpoints stay on disk besides the marked best (0 keeps all).
     ``grad_clip`` of 0 turns clipping off. ``compile``: False, True (torch.compile with inductor) or the name
-    of a torch.compile backend (e.g. "aot_eager", quick to compile, for debugging).
+    of a torch.compile backend (e.g. "aot_eager", quick to compile, for debugging). ``precision`` takes any
+    spelling :func:`cortexscale.runtime.resolve_precision` does (``"bfloat16"``, ``torch.bfloat16``, ...) of
+    fp32, fp16 or bf16 and is stored as the canonical name. ``device`` is "auto" (CUDA when present), "cpu",
+    "cuda", "cuda:N" or a torch.device, stored as a string and resolved when training starts.
     """
 
     lr: float = 1e-3
@@ -51,10 +58,11 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "precision",
+                           resolve_precision(self.precision, TRAIN_PRECISIONS, "TrainConfig.precision"))
+        object.__setattr__(self, "device", _device_name(self.device))
         self._check_budget()
         self._check_ranges()
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not isinstance(self.compile, (bool, str)):
             raise ValueError(f"compile must be a bool or a torch.compile backend name, got {self.compile!r}")
         if self.schedule not in SCHEDULES:
@@ -111,6 +119,22 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig fields: {unknown}")
         return cls(**data)
+
+
+def _device_name(device) -> str:
+    """``device`` as a string torch.device accepts ("auto" for None); the machine is not consulted."""
+    import torch
+
+    if device is None:
+        return "auto"
+    text = device.strip().lower() if isinstance(device, str) else device
+    if text == "auto":
+        return text
+    try:
+        return str(torch.device(text))
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"TrainConfig.device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, "
+                         f"got {device!r}") from err
 
 
 def resolve_steps(cfg: TrainConfig, n_samples: int | None = None, flops_per_sample: float | None = None) -> int:

@@ -24,22 +24,20 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from tqdm.auto import tqdm
 
 from cortexscale._io import write_atomic
-
-from .checkpoint import (
+from cortexscale.models.checkpoint import (
     CheckpointMismatchError,
-    capture_rng,
     checkpoint_step,
     list_checkpoints,
-    load_train_state,
     load_weights,
-    read_json,
-    restore_rng,
-    save_checkpoint,
+    read_config,
 )
-from .config import TrainConfig, resolve_steps
+from cortexscale.runtime import resolve_device, resolve_precision, torch_dtype
+
+from .checkpoint import capture_rng, load_train_state, mark_best, prune_checkpoints, restore_rng, save_checkpoint
+from .config import TRAIN_PRECISIONS, TrainConfig, resolve_steps
 from .schedule import make_scheduler
 
-__all__ = ["TensorDictDataset", "TrainResult", "evaluate", "param_groups", "resolve_device", "train"]
+__all__ = ["TensorDictDataset", "TrainResult", "evaluate", "param_groups", "train"]
 
 _NO_DECAY_MODULES = (nn.Embedding, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.modules.batchnorm._BatchNorm)
 _NO_DECAY_WORDS = ("pos_emb", "pos_embed", "position", "cls_token", "mask_token")
@@ -47,7 +45,11 @@ _NO_DECAY_WORDS = ("pos_emb", "pos_embed", "position", "cls_token", "mask_token"
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the trained model, where its final checkpoint and metrics are, and scores."""
+    """What :func:`train` returns: the trained model, where its final checkpoint and metrics are, and scores.
+
+    ``best_checkpoint`` is the saved checkpoint with the lowest validation loss (None without val_data);
+    ``best_val`` is the best evaluation, which may fall on a step without a checkpoint.
+    """
 
     model: nn.Module
     steps: int
@@ -57,6 +59,7 @@ class TrainResult:
     val: dict = field(default_factory=dict)
     best_val: dict = field(default_factory=dict)
     resumed_from: int = 0
+    best_checkpoint: Path | None = None
 
 
 class TensorDictDataset(Dataset):
@@ -122,16 +125,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [group for group in groups.values() if group["params"]]
 
 
-def resolve_device(device: str) -> torch.device:
-    """"auto" -> cuda when available, else cpu; anything else is passed to torch.device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _autocast(device: torch.device, precision: str):
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
-    return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
+    return torch.autocast(device.type, dtype=torch_dtype(precision), enabled=precision != "fp32")
 
 
 def _seed_all(seed: int) -> None:
@@ -165,12 +160,16 @@ def _check_dataset(data, name: str) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset, batch_size: int, device="cpu", precision: str = "fp32") -> dict:
+def evaluate(model: nn.Module, data: Dataset, batch_size: int, device="auto", precision="fp32") -> dict:
     """Sample-weighted mean of ``model.loss`` and its logs over ``data``, in eval mode, as {"val_<key>": float}.
 
-    Uses no global RNG, so evaluating does not change what training does next.
+    ``model`` is moved to ``device``; ``precision`` is fp32, fp16 or bf16 in any spelling of
+    :func:`cortexscale.runtime.resolve_precision`. Uses no global RNG, so evaluating does not change what
+    training does next.
     """
-    device = torch.device(device)
+    device = resolve_device(device)
+    precision = resolve_precision(precision, TRAIN_PRECISIONS, "evaluate precision")
+    model.to(device)
     was_training = model.training
     model.eval()
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=default_collate,
@@ -236,7 +235,7 @@ def _append_metrics(path: Path, record: dict) -> None:
 
 
 def _check_same_config(folder: Path, model: nn.Module) -> None:
-    stored = read_json(folder / "config.json").get("config", {})
+    stored = read_config(folder)["config"]
     current = json.loads(json.dumps(model.config.to_dict()))
     differ = sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))
     if differ:
@@ -246,10 +245,10 @@ def _check_same_config(folder: Path, model: nn.Module) -> None:
         )
 
 
-def _resume(ckpt_dir, model, optimizer, scheduler, scaler):
+def _resume(ckpt_dir, model, optimizer, scheduler, scaler, device):
     """Load the newest readable checkpoint into the training objects; returns (run dict, step) or (None, 0).
 
-    Leftover temporary folders of a save that was killed midway are removed first.
+    Leftover temporary folders of a save or a pruning that was killed midway are removed first.
     """
     for debris in [*Path(ckpt_dir).glob(".step_*.tmp"), *Path(ckpt_dir).glob(".step_*.old")]:
         shutil.rmtree(debris, ignore_errors=True)
@@ -257,7 +256,7 @@ def _resume(ckpt_dir, model, optimizer, scheduler, scaler):
         try:
             _check_same_config(folder, model)
             state = load_train_state(folder)
-            load_weights(folder, model)
+            load_weights(model, folder, device=device)
         except CheckpointMismatchError:
             raise
         except Exception as err:  # a torn file can fail anywhere inside torch.load or safetensors
@@ -273,7 +272,7 @@ def _resume(ckpt_dir, model, optimizer, scheduler, scaler):
 
 def _new_run() -> dict:
     return {"step": 0, "samples": 0, "tokens": 0, "flops": 0.0, "wall": 0.0, "train_time": 0.0,
-            "train_loss": None, "val": {}, "best_val": {}, "best_step": None}
+            "train_loss": None, "val": {}, "val_step": None, "best_val": {}, "best_step": None}
 
 
 def _build_optimizer(model, cfg, device, total):
@@ -311,23 +310,28 @@ def _advance(run: dict, loss: float, tokens: int, flops: float, samples: int, se
 
 
 def _record_val(run: dict, val: dict) -> None:
-    run["val"] = val
+    run["val"], run["val_step"] = val, run["step"]
     if not run["best_val"] or val["val_loss"] < run["best_val"]["val_loss"]:
         run["best_val"], run["best_step"] = dict(val), run["step"]
 
 
 def _save(out_dir, model, optimizer, scheduler, scaler, run, cfg, total):
-    ckpt_dir = out_dir / "checkpoints"
+    """Write the checkpoint of this step, then mark the best and prune; returns (checkpoint, best or None)."""
     state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "scaler": scaler.state_dict(), "rng": capture_rng(), "run": run}
     extra = {"train_config": cfg.to_dict(), "step": run["step"], "total_steps": total}
-    summary = {key: run[key] for key in ("step", "samples", "flops", "val", "best_val", "best_step")}
-    folder = save_checkpoint(ckpt_dir / f"step_{run['step']:08d}", model, train_state=state, extra=extra,
-                             summary=summary, metrics_path=out_dir / "metrics.jsonl")
-    if cfg.keep_last:
-        for old in list_checkpoints(ckpt_dir)[:-cfg.keep_last]:
-            shutil.rmtree(old)
-    return folder
+    summary = {key: run[key] for key in ("step", "samples", "flops", "best_val", "best_step")}
+    summary["val"] = run["val"] if run.get("val_step") == run["step"] else {}
+    folder = save_checkpoint(model, out_dir / "checkpoints" / f"step_{run['step']:08d}", train_state=state,
+                             extra=extra, summary=summary, metrics_path=out_dir / "metrics.jsonl")
+    return folder, _tidy(out_dir, run["step"], cfg.keep_last)
+
+
+def _tidy(out_dir, step: int, keep_last: int):
+    """Bring the best marker up to date with the checkpoints up to ``step``, then prune; returns the best."""
+    best = mark_best(out_dir, upto=step)
+    prune_checkpoints(out_dir, keep_last, upto=step)
+    return best
 
 
 def _train_record(run, lr, logs, norm, since, n_data, scaler):
@@ -354,6 +358,10 @@ def train(model: nn.Module, train_data: Dataset, cfg: TrainConfig, out_dir, val_
     """Train ``model`` on ``train_data`` under ``cfg``, logging to ``out_dir/metrics.jsonl`` and checkpointing
     to ``out_dir/checkpoints/step_XXXXXXXX``; resumes from the newest good checkpoint in ``out_dir``.
 
+    With ``val_data``, every checkpoint is evaluated too, and ``out_dir/checkpoints/best.json`` marks the one
+    with the lowest validation loss (kept past ``cfg.keep_last``); ``cortexscale.models.load_pretrained(out_dir)``
+    loads it. The folder format is documented in :mod:`cortexscale.models.checkpoint`.
+
     train_data / val_data: map-style datasets of dicts of tensors (e.g. {"image": (3, H, W), "label": ()}),
     collated into batches of ``cfg.batch_size``. augment: optional callable batch -> batch applied on the
     device before the forward pass. callback: optional callable(info dict with step, loss, model, optimizer)
@@ -374,13 +382,14 @@ def train(model: nn.Module, train_data: Dataset, cfg: TrainConfig, out_dir, val_
 
     model.to(device)
     optimizer, scheduler, scaler, params = _build_optimizer(model, cfg, device, total)
-    run, resumed_from = _resume(out_dir / "checkpoints", model, optimizer, scheduler, scaler)
+    run, resumed_from = _resume(out_dir / "checkpoints", model, optimizer, scheduler, scaler, device)
     if run is None:
         _seed_all(cfg.seed)
         run = _new_run()
     if run["step"] > total:
         raise ValueError(f"{out_dir} holds a checkpoint at step {run['step']}, past the budget of {total} steps")
     _prepare_metrics(metrics_path, run["step"])
+    best = _tidy(out_dir, run["step"], cfg.keep_last)
 
     loss_fn = _loss_fn(model, cfg.compile)
     batches = _batches(train_data, cfg, run["samples"], device)
@@ -403,14 +412,14 @@ def train(model: nn.Module, train_data: Dataset, cfg: TrainConfig, out_dir, val_
             if _due(step, cfg.log_every, total):
                 record = _train_record(run, lr, logs, norm, since, len(train_data), scaler)
                 since = dict(run)
-            if val_data is not None and _due(step, cfg.eval_every, total):
+            if val_data is not None and (_due(step, cfg.eval_every, total) or _due(step, cfg.ckpt_every, total)):
                 _record_val(run, evaluate(model, val_data, cfg.batch_size, device, cfg.precision))
                 record = {**(record or {"step": step}), **run["val"]}
             if record is not None:
                 _append_metrics(metrics_path, record)
                 bar.set_postfix(loss=f"{run['train_loss']:.4g}", lr=f"{lr:.3g}")
             if _due(step, cfg.ckpt_every, total):
-                checkpoint = _save(out_dir, model, optimizer, scheduler, scaler, run, cfg, total)
+                checkpoint, best = _save(out_dir, model, optimizer, scheduler, scaler, run, cfg, total)
             bar.update(1)
             if callback is not None:
                 callback({"step": step, "loss": run["train_loss"], "model": model, "optimizer": optimizer})
@@ -419,5 +428,5 @@ def train(model: nn.Module, train_data: Dataset, cfg: TrainConfig, out_dir, val_
     checkpoint = checkpoint or list_checkpoints(out_dir / "checkpoints")[-1]
     return TrainResult(model=model, steps=run["step"], checkpoint=checkpoint, metrics_path=metrics_path,
                        train_loss=run["train_loss"], val=run["val"], best_val=run["best_val"],
-                       resumed_from=resumed_from)
+                       resumed_from=resumed_from, best_checkpoint=best)
 

@@ -8,39 +8,30 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import list_checkpoints, load_model, read_json
+from cortexscale.models.checkpoint import SUMMARY, load_pretrained, read_config, read_json, resolve_checkpoint
+from cortexscale.runtime import resolve_device
+
 from .config import TrainConfig
 from .loop import TrainResult, train
 
-__all__ = ["finetune", "from_scratch", "load_for_transfer", "resolve_checkpoint", "select_best_checkpoint"]
-
-
-def resolve_checkpoint(path) -> Path:
-    """A checkpoint folder itself, or the newest complete checkpoint of a run folder (``run/checkpoints``)."""
-    path = Path(path)
-    if (path / "model.safetensors").is_file():
-        return path
-    found = list_checkpoints(path / "checkpoints")
-    if not found:
-        raise ValueError(f"{path} is neither a checkpoint folder nor a run folder with checkpoints")
-    return found[-1]
+__all__ = ["finetune", "from_scratch", "load_for_transfer", "select_best_checkpoint"]
 
 
 def _score(folder: Path, metric: str) -> float:
-    summary_path = folder / "summary.json"
-    summary = read_json(summary_path)
-    for section in ("best_val", "val"):
-        value = (summary.get(section) or {}).get(metric)
-        if value is not None:
-            return float(value)
-    raise ValueError(f"{summary_path} records no {metric!r} (was the run trained with val_data?)")
+    summary_path = folder / SUMMARY
+    value = (read_json(summary_path).get("val") or {}).get(metric)
+    if value is None:
+        raise ValueError(f"{summary_path} records no {metric!r} for this checkpoint (was the run trained with "
+                         "val_data?)")
+    return float(value)
 
 
 def select_best_checkpoint(folders, metric: str = "val_loss", mode: str = "min") -> Path:
-    """The checkpoint among ``folders`` (checkpoint or run folders) with the best recorded upstream score.
+    """The checkpoint among ``folders`` (training checkpoints or run folders) with the best validation score.
 
-    The score is the run's best validation ``metric`` recorded in the checkpoint's summary.json (the latest
-    one when no best is recorded). ``mode`` is "min" or "max"; ties go to the first folder.
+    Each run folder stands for the checkpoint :func:`cortexscale.models.load_pretrained` loads from it: its
+    marked best (lowest val_loss), else its latest. Each checkpoint is scored by its own validation
+    ``metric`` in its summary.json. ``mode`` is "min" or "max"; ties go to the first folder.
     """
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -53,8 +44,9 @@ def select_best_checkpoint(folders, metric: str = "val_loss", mode: str = "min")
 
 
 def load_for_transfer(source, n_classes: int | None = None, pretrained: bool = True, builder=None,
-                      seed: int | None = None) -> nn.Module:
-    """A model for downstream training, built from ``source`` (an nn.Module or a checkpoint/run folder).
+                      seed: int | None = None, device="auto") -> nn.Module:
+    """A model for downstream training, on ``device``, built from ``source``: an nn.Module, or a model,
+    checkpoint or run folder (a run gives its marked best checkpoint, else its latest).
 
     pretrained=True keeps the source's weights (a copy; the source is not changed); False builds the same
     config freshly initialised. With ``n_classes``, the head is replaced through ``model.reset_head(n_classes)``;
@@ -65,31 +57,30 @@ def load_for_transfer(source, n_classes: int | None = None, pretrained: bool = T
         torch.manual_seed(seed)
     if isinstance(source, nn.Module):
         model = copy.deepcopy(source) if pretrained else type(source)(source.config)
+    elif pretrained:
+        model = load_pretrained(source, device="cpu", builder=builder)
     else:
-        folder = resolve_checkpoint(source)
-        if pretrained:
-            model = load_model(folder, builder=builder)
-        else:
-            config = read_json(folder / "config.json")
-            if builder is None:
-                from cortexscale.models import build_model as builder
-            model = builder(config["model"], config["config"])
+        meta = read_config(resolve_checkpoint(source))
+        if builder is None:
+            from cortexscale.models import build_model as builder
+        model = builder(meta["model"], meta["config"])
     if n_classes is not None:
         if not hasattr(model, "reset_head"):
             raise ValueError(f"n_classes={n_classes} given but {type(model).__name__} has no reset_head()")
         model.reset_head(n_classes)
-    return model
+    return model.to(resolve_device(device))
 
 
 def finetune(source, n_classes: int | None, train_data, cfg: TrainConfig, out_dir, builder=None,
              **train_kwargs) -> TrainResult:
     """Fine-tune the pretrained ``source`` with a new ``n_classes`` head; :func:`train` arguments pass through."""
-    model = load_for_transfer(source, n_classes, pretrained=True, builder=builder, seed=cfg.seed)
+    model = load_for_transfer(source, n_classes, pretrained=True, builder=builder, seed=cfg.seed, device=cfg.device)
     return train(model, train_data, cfg, out_dir, **train_kwargs)
 
 
 def from_scratch(source, n_classes: int | None, train_data, cfg: TrainConfig, out_dir, builder=None,
                  **train_kwargs) -> TrainResult:
     """Train the same model as ``source`` freshly initialised (the baseline for :func:`finetune`)."""
-    model = load_for_transfer(source, n_classes, pretrained=False, builder=builder, seed=cfg.seed)
+    model = load_for_transfer(source, n_classes, pretrained=False, builder=builder, seed=cfg.seed,
+                              device=cfg.device)
     return train(model, train_data, cfg, out_dir, **train_kwargs)
