@@ -1,7 +1,8 @@
 """Datasets, stimuli and timing."""
 
-from .alice import ALICE_ROIS, AliceData, load_alice
+from .alice import ALICE_ROIS, AliceData, alice_dataset, load_alice
 from .audio import audio_info, audio_steps, read_audio
+from .datasets import DATASETS, Dataset, Run, Stimulus, load_dataset, register_dataset
 from .events import (
     SILENCE_LABELS,
     check_events,

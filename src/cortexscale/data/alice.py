@@ -47,11 +47,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .datasets import Dataset, Run, Stimulus, register_dataset
 from .paths import DATA_ENV_VAR, data_root
 from .textgrid import read_textgrid
 from .timing import event_rate
 
-__all__ = ["ALICE_ROIS", "AliceData", "load_alice"]
+__all__ = ["ALICE_ROIS", "AliceData", "alice_dataset", "load_alice"]
 
 ALICE_ROIS = ("LATL", "RATL", "LPTL", "LIPL", "LPreM", "LIFG")
 RESOLUTIONS = ("6mm", "10mm")
@@ -236,3 +237,15 @@ def load_alice(resolution: str = "6mm", root=None, drop_empty: bool = True) -> A
         word_counts=event_rate(words["onset"].to_numpy(), TR, N_SCANS, start=FIRST_SCAN_TIME),
         resolution=resolution,
     )
+
+
+@register_dataset("alice")
+def alice_dataset(resolution: str = "6mm", root=None) -> Dataset:
+    """Alice as a :class:`~cortexscale.data.Dataset`: one run per usable subject (27), all presenting the
+    "alice" text stimulus (the TextGrid's words, on its clock; the first scan at 20 s), targets the 6 ROIs."""
+    data = load_alice(resolution=resolution, root=root)
+    runs = tuple(Run(subject=subject, name="alice", stimulus="alice", tr=data.tr, first_scan_time=data.first_scan_time,
+                     n_trs=data.responses.shape[1], source=data.responses[i].astype(np.float32))
+                 for i, subject in enumerate(data.subjects))
+    return Dataset(name="alice", targets=data.rois, stimuli={"alice": Stimulus("alice", "text", data.words)}, runs=runs,
+                   identity=f"alice:{resolution}")
