@@ -2,6 +2,7 @@
 
 from .alice import ALICE_ROIS, AliceData, alice_dataset, load_alice
 from .audio import audio_info, audio_steps, read_audio
+from .bids import bids_dataset
 from .datasets import DATASETS, Dataset, Run, Stimulus, load_dataset, register_dataset
 from .events import (
     SILENCE_LABELS,
@@ -11,6 +12,8 @@ from .events import (
     read_events_tsv,
     shift_events,
 )
+from .generic import generic_dataset
+from .huth import huth_dataset
 from .images import ImageFolder
 from .paths import DATA_ENV_VAR, data_root
 from .procedural import ProceduralGame, write_video
