@@ -2,6 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.model_selection import KFold
 from sklearn_checks import sklearn_checks
 
@@ -182,9 +183,10 @@ def test_grid_edge_alphas_and_single_band_targets_are_counted_in_warnings():
     X, Y = one_band_signal(n=120, t=6, noise=0.01)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        banded(bands=[10, 30], n_iter=4, alphas=[1e2, 1e3, 1e4], random_state=0).fit(X, Y)
+        model = banded(bands=[10, 30], n_iter=4, alphas=[1e2, 1e3, 1e4], random_state=0).fit(X, Y)
     messages = [str(w.message) for w in caught if w.category is UserWarning]
     assert any("6 of 6 targets chose the smallest alpha (100) and 0 the largest" in m for m in messages), messages
+    assert model.n_saturated_ == (6, 0)
     assert any("6 of 6 targets use a single band (per band: [6, 0])" in m for m in messages), messages
 
 
@@ -230,6 +232,29 @@ def test_bad_data_raises_value_errors_with_shapes_and_indices():
         banded(bands=[5, 8]).fit(X, Y)
     with pytest.raises(ValueError, match=r"X has 40 samples .* but Y has 39"):
         banded(bands=[5, 8]).fit(np.nan_to_num(X), Y[:39])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dtype_spellings_and_device_backends_fit_the_same_model(backend):
+    X, Y = two_band_data(n=60, t=3, seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ref = banded(bands=[5, 8], n_iter=3, backend=backend, dtype="fp64").fit(X, Y)
+        for dtype in ("float64", "double", np.float64, torch.float64):
+            model = banded(bands=[5, 8], n_iter=3, backend=backend, dtype=dtype).fit(X, Y)
+            np.testing.assert_array_equal(model.coef_, ref.coef_, err_msg=repr(dtype))
+        if backend == "torch":
+            on_cpu = banded(bands=[5, 8], n_iter=3, backend=torch.device("cpu"), dtype="fp64").fit(X, Y)
+            np.testing.assert_allclose(on_cpu.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
+    assert banded(dtype=torch.float64).get_params()["dtype"] is torch.float64
+    with pytest.raises(ValueError, match=r"dtype must be one of \['fp32', 'fp64'\].*got 'bf16'"):
+        banded(bands=[5, 8], backend=backend, dtype="bf16").fit(X, Y)
+
+
+def test_parameters_after_bands_are_keyword_only():
+    with pytest.raises(TypeError):
+        BandedRidgeCV([5, 8], [1.0])
+    assert BandedRidgeCV([5, 8], alphas=[1.0]).get_params()["bands"] == [5, 8]
 
 
 @sklearn_checks([BandedRidgeCV(n_iter=3, cv=2, random_state=0, progress=False, dtype="float64")])

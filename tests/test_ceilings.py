@@ -32,6 +32,7 @@ from cortexscale.encoding.ceilings import (
     leave_one_out_ceiling,
     noise_ceiling,
     noise_power,
+    normalised_correlation,
     signal_power,
     signal_power_explained,
     split_half_ceiling,
@@ -154,6 +155,47 @@ def test_split_half_is_reproducible_and_validates():
     np.testing.assert_array_equal(a, split_half_ceiling(subjects[:, :300], n_splits=5, random_state=3))
     with pytest.raises(ValueError, match="n_splits"):
         split_half_ceiling(subjects, n_splits=0)
+
+
+def test_split_half_is_reproducible_by_default():
+    _, subjects = _simulate(5, seed=12)
+    subjects = subjects[:, :400]
+    np.testing.assert_array_equal(split_half_ceiling(subjects, n_splits=6), split_half_ceiling(subjects, n_splits=6))
+    first = noise_ceiling(subjects, method="split_half", n_splits=6)
+    second = noise_ceiling(subjects, method="split_half", n_splits=6)
+    np.testing.assert_array_equal(first.ceiling, second.ceiling)
+    np.testing.assert_array_equal(first.reliability, second.reliability)
+    # the default is a fixed seed, not a fixed set of splits: other seeds draw other splits
+    fresh = split_half_ceiling(subjects, n_splits=6, random_state=1)
+    assert not np.array_equal(fresh, first.reliability)
+
+
+def test_normalised_correlation_divides_by_the_ceiling_not_the_reliability():
+    _, subjects = _simulate(8, seed=13)
+    result = noise_ceiling(subjects, method="split_half", n_splits=20)
+    r = 0.5 * result.ceiling
+    np.testing.assert_allclose(normalised_correlation(r, result.ceiling), 0.5)
+    assert np.all(np.abs(normalised_correlation(r, result.ceiling) - r / result.reliability) > 0.01)
+    # a prediction of the true signal reaches the ceiling: its normalised r is about 1
+    signal, data = _simulate(6, seed=14)
+    repeats = noise_ceiling(data, method="repeats", y_pred=signal)
+    r_signal = np.array([np.corrcoef(signal[:, j], data.mean(0)[:, j])[0, 1] for j in range(V)])
+    _close(normalised_correlation(r_signal, repeats.ceiling), 1.0)
+    np.testing.assert_allclose(normalised_correlation(r_signal, repeats.ceiling), repeats.cc_norm)
+
+
+def test_normalised_correlation_broadcasts_and_is_nan_without_a_ceiling():
+    r = np.array([[0.2, 0.4, -0.3], [0.1, 0.0, 0.6]])
+    ceiling = np.array([0.5, 0.0, -0.1])
+    out = normalised_correlation(r, ceiling)
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out[:, 0], [0.4, 0.2])
+    assert np.isnan(out[:, 1:]).all()
+    assert normalised_correlation(0.3, 0.6) == pytest.approx(0.5)
+    np.testing.assert_allclose(normalised_correlation(torch.tensor([0.3, 0.2]), 0.4), [0.75, 0.5])
+    assert np.isnan(normalised_correlation(np.nan, 0.5))
+    with pytest.raises(ValueError, match=r"r of shape \(2, 3\) and ceiling of shape \(2,\)"):
+        normalised_correlation(r, [0.5, 0.5])
 
 
 def test_leave_one_out_matches_analytic():

@@ -147,7 +147,7 @@ def test_order_dependence_is_real():
 def test_same_layout_as_the_ridge_solver(delays):
     """RidgeCV(delays=...) delays inside its solver; both must agree on sign and column order."""
     from cortexscale.encoding._backend import get_backend
-    from cortexscale.encoding._solvers import delay_matrix
+    from cortexscale.encoding._design import delay_matrix
     from cortexscale.encoding.preprocessing import runs_to_groups
 
     X = np.random.default_rng(4).normal(size=(20, 3))

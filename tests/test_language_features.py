@@ -88,7 +88,7 @@ def test_encoder_window_matches_a_direct_forward(tiny_bert, tokenizer):
 
 
 def test_bad_input_is_named(tiny_gpt):
-    with pytest.raises(ValueError, match="layer 3 is out of range: the model has hidden states 0..2"):
+    with pytest.raises(ValueError, match=r"layer 3 is out of range: the model has layers 0..2 \(0 = embeddings"):
         causal_features(tiny_gpt, WORDS, layers=[3], progress=False)
     with pytest.raises(ValueError, match=r"word 1 \(''\) tokenizes to nothing"):
         causal_features(tiny_gpt, ["alice", ""], layers=[1], progress=False)

@@ -220,6 +220,20 @@ def test_bad_estimators_raise_value_errors_that_name_the_entry(estimators, match
         StackedRegression(estimators, progress=False).fit(X, X[:, 0])
 
 
+def test_parameters_after_estimators_are_keyword_only():
+    with pytest.raises(TypeError):
+        StackedRegression([("a", Ridge(), slice(None))], 5)
+    assert StackedRegression([("a", Ridge(), slice(None))], cv=3).get_params()["cv"] == 3
+
+
+def test_groups_and_run_lengths_are_checked_like_ridge():
+    X, Y = two_space_data(n=60, t=2, seed=14)
+    with pytest.raises(ValueError, match="pass either groups or run_lengths, not both"):
+        two_spaces(Ridge(), Ridge()).fit(X, Y, groups=np.zeros(60), run_lengths=[60])
+    with pytest.raises(ValueError, match=r"groups has shape \(59,\); expected \(60,\)"):
+        two_spaces(Ridge(), Ridge(), cv="runs").fit(X, Y, groups=np.zeros(59))
+
+
 @sklearn_checks(
     [StackedRegression([("all", Ridge(), slice(None)), ("first", Ridge(alpha=10.0), slice(0, 1))], progress=False)]
 )

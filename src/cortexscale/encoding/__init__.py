@@ -16,6 +16,7 @@ from .ceilings import (
     leave_one_out_ceiling,
     noise_ceiling,
     noise_power,
+    normalised_correlation,
     signal_power,
     signal_power_explained,
     split_half_ceiling,

@@ -8,70 +8,86 @@ available on the machine.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["BACKENDS", "Backend", "available_backends", "get_backend"]
+from ..runtime import resolve_device, resolve_precision
+
+__all__ = ["BACKENDS", "Backend", "available_backends", "get_backend", "resolve_dtype"]
+
+_NUMPY_NAMES = {"fp32": "float32", "fp64": "float64"}
+
+
+def resolve_dtype(dtype, what: str = "dtype") -> str:
+    """numpy name ("float32" or "float64") of any spelling of fp32 or fp64 that ``resolve_precision`` accepts."""
+    return _NUMPY_NAMES[resolve_precision(dtype, tuple(_NUMPY_NAMES), what)]
 
 
 class Backend:
-    """Operations shared by every backend; subclasses fill in the array kernels."""
+    """Operations shared by every backend; subclasses fill in the array kernels.
+
+    ``dtype`` is any spelling of fp32 or fp64 (``"fp32"``, ``"float64"``, ``torch.float32``,
+    ``np.float64``, ...); ``dtype_name`` holds its numpy name.
+    """
 
     name = "abstract"
 
-    def __init__(self, dtype: str = "float32"):
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        self.dtype_name = dtype
+    def __init__(self, dtype="fp32"):
+        self.dtype_name = resolve_dtype(dtype)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dtype={self.dtype_name!r})"
+
+    def with_dtype(self, dtype) -> "Backend":
+        """The same backend, on the same device, computing in ``dtype`` (fp32 or fp64)."""
+        twin = copy.copy(self)
+        twin.dtype_name = resolve_dtype(dtype)
+        return twin
 
     #: decompositions up to this size run in float64 whatever the dtype: they are cheap,
     #: and float32 LAPACK eigenvectors cost up to ~1e-5 in cross-validated scores.
     small_eigh = 1024
 
-    def eigh(self, a):
-        """Eigendecomposition of a symmetric matrix, ascending eigenvalues.
+    def eigh(self, a, in_float64: bool = False):
+        """Eigendecomposition of a symmetric matrix ``a`` (m, m): eigenvalues (m,) ascending, eigenvectors (m, m).
 
-        A float32 decomposition that fails to converge is retried in float64,
-        then by SVD, with a warning; it never raises for a finite input.
+        A float32 ``a`` is decomposed in float64, and the result cast back, when ``in_float64``
+        is set or ``m <= small_eigh``. A float32 decomposition that fails to converge is
+        retried in float64, then by SVD, with a warning; it never raises for a finite input.
         """
-        try:
-            if self.dtype_name == "float32" and a.shape[0] <= self.small_eigh:
-                d, v = self._eigh(self.astype(a, "float64"))
-                return self.astype(d, "float32"), self.astype(v, "float32")
-            return self._eigh(a)
-        except Exception as first:  # LinAlgError (numpy) or torch's _LinAlgError
-            warnings.warn(
-                f"eigh of a {tuple(a.shape)} {self.dtype_name} matrix failed to converge "
-                f"({type(first).__name__}); retrying in float64",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        if self.dtype_name == "float32" and not in_float64 and a.shape[0] > self.small_eigh:
+            try:
+                return self._eigh(self.astype(a, "float32"))
+            except Exception as err:  # LinAlgError (numpy) or torch's _LinAlgError
+                warnings.warn(
+                    f"eigh of a {tuple(a.shape)} float32 matrix failed to converge ({type(err).__name__}); "
+                    "retrying in float64",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         try:
             d, v = self._eigh(self.astype(a, "float64"))
             return self.astype(d, self.dtype_name), self.astype(v, self.dtype_name)
-        except Exception:
-            warnings.warn("float64 eigh failed too; falling back to SVD", RuntimeWarning, stacklevel=2)
+        except Exception as err:
+            warnings.warn(f"float64 eigh of a {tuple(a.shape)} matrix failed ({type(err).__name__}); "
+                          "falling back to SVD", RuntimeWarning, stacklevel=2)
         u, s, _ = self._svd(self.astype(a, "float64"))
         order = self.argsort(s)
         return self.astype(s[order], self.dtype_name), self.astype(u[:, order], self.dtype_name)
 
-
     def spd_inverse(self, a):
         """Inverse of a symmetric positive (semi)definite ``a`` (m, m).
 
-        Cholesky first; an indefinite or singular ``a`` (round-off) is inverted
-        through its eigendecomposition with a relative eigenvalue floor instead.
+        Cholesky of the lower triangle first; an indefinite or singular ``a`` (round-off)
+        is inverted through its eigendecomposition with a relative eigenvalue floor instead.
         """
-        a = (a + a.T) * 0.5
         try:
             return self._cho_inverse(a)
         except Exception:
-            d, v = self.eigh(a)
+            d, v = self.eigh((a + a.T) * 0.5)
             d = self.clip_nonneg(d, floor=float(d.max()) * 1e-10)
             return (v / d[None, :]) @ v.T
 
@@ -154,9 +170,12 @@ class NumpyBackend(Backend):
 class TorchBackend(Backend):
     name = "torch"
 
-    def __init__(self, dtype: str = "float32", device: str = "cpu"):
+    def __init__(self, dtype="fp32", device="cpu"):
         super().__init__(dtype)
-        self.device = device
+        self.device = resolve_device(device)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dtype={self.dtype_name!r}, device={str(self.device)!r})"
 
     @property
     def _torch(self):
@@ -188,7 +207,7 @@ class TorchBackend(Backend):
         return self._torch.eye(n, dtype=self.dtype, device=self.device)
 
     def _eigh(self, a):
-        if self.device == "cpu":
+        if self.device.type == "cpu":
             d, v = _lapack_eigh(a.numpy())
             return self._torch.from_numpy(d), self._torch.from_numpy(v)
         return self._torch.linalg.eigh(a)
@@ -226,8 +245,8 @@ class TorchBackend(Backend):
         return self._torch.take_along_dim(x, idx, dim=axis)
 
     def synchronize(self):
-        if self.device.startswith("cuda"):
-            self._torch.cuda.synchronize()
+        if self.device.type == "cuda":
+            self._torch.cuda.synchronize(self.device)
 
 
 def _cuda_available() -> bool:
@@ -241,8 +260,8 @@ def _cuda_available() -> bool:
 
 BACKENDS: dict[str, Callable[..., Backend]] = {
     "numpy": NumpyBackend,
-    "torch": lambda dtype="float32": TorchBackend(dtype, "cpu"),
-    "torch_cuda": lambda dtype="float32": TorchBackend(dtype, "cuda"),
+    "torch": lambda dtype="fp32": TorchBackend(dtype, "cpu"),
+    "torch_cuda": lambda dtype="fp32": TorchBackend(dtype, "cuda"),
 }
 
 
@@ -251,17 +270,30 @@ def available_backends() -> list[str]:
     return [name for name in BACKENDS if name != "torch_cuda" or _cuda_available()]
 
 
-def get_backend(backend: Any = "auto", dtype: str = "float32") -> Backend:
-    """Resolve a backend name (or instance) into a :class:`Backend`.
+def get_backend(backend: Any = "auto", dtype="fp32") -> Backend:
+    """Resolve a backend name, device or instance into a :class:`Backend`.
 
-    ``"auto"`` picks ``torch_cuda`` when a GPU is present and ``torch`` otherwise.
+    ``backend`` is ``"numpy"``, ``"torch"`` (torch on the CPU), ``"torch_cuda"``, a device
+    (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``: torch on that device), or ``"auto"``:
+    torch on :func:`cortexscale.runtime.resolve_device`'s choice, CUDA when present, else the CPU.
+    ``dtype`` is any spelling of fp32 or fp64 (see :func:`resolve_dtype`). An instance is returned as is.
     """
+    resolve_dtype(dtype)
     if isinstance(backend, Backend):
         return backend
-    if backend == "auto":
-        backend = "torch_cuda" if _cuda_available() else "torch"
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)} or 'auto'")
-    if backend == "torch_cuda" and not _cuda_available():
-        raise ValueError("backend 'torch_cuda' was requested but torch sees no CUDA device")
-    return BACKENDS[backend](dtype=dtype)
+    if isinstance(backend, str) and backend.strip().lower() == "numpy":
+        return NumpyBackend(dtype)
+    return TorchBackend(dtype, _torch_device(backend))
+
+
+def _torch_device(backend):
+    """The torch.device that a backend name other than "numpy", or a device, stands for."""
+    name = backend.strip().lower() if isinstance(backend, str) else None
+    device = {"torch": "cpu", "torch_cuda": "cuda"}.get(name, backend)
+    try:
+        return resolve_device(device)
+    except ValueError as err:
+        raise ValueError(
+            f"backend must be 'auto', 'numpy', 'torch', 'torch_cuda' or a device ('cpu', 'cuda', 'cuda:N', "
+            f"a torch.device); backend={backend!r} fails: {err}"
+        ) from None

@@ -17,16 +17,14 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ._backend import get_backend
-from ._cv import check_cv
+from ._base import EncodingEstimator
 from ._solvers import ridge_cv_scores, solve_ridge
-from ._validation import check_features_targets, constant_columns
-from .ridge import DEFAULT_ALPHAS, _groups_from
+from ._validation import constant_columns
 
 __all__ = ["BandedRidgeCV", "band_ratio_candidates", "delayed_band_columns"]
 
@@ -148,32 +146,12 @@ def _check_partition(cols: list[np.ndarray], n_features: int) -> None:
         raise ValueError(f"column {twice[0]} of X is in bands {owners}; each column belongs to exactly one band")
 
 
-def _check_alphas(alphas) -> np.ndarray:
-    a = DEFAULT_ALPHAS if alphas is None else np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a <= 0):
-        raise ValueError(f"alphas must be a non-empty 1-D array of positive finite numbers, got {alphas!r}")
-    return a
-
-
-def _check_fit_data(estimator, X, y):
-    """Validated X (n_samples, n_features), Y (n_samples, n_targets), and whether ``y`` was 1-D.
-
-    Records ``n_features_in_`` (and feature names) on ``estimator``.
-    """
-    if y is None:
-        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
-    X = validate_data(estimator, X, ensure_all_finite=False, ensure_min_samples=1, dtype=np.float64)
-    y = check_array(y, ensure_2d=False, ensure_all_finite=False, ensure_min_samples=1, dtype=np.float64,
-                    input_name="y")
-    return (*check_features_targets(X, y), y.ndim == 1)
-
-
 def _squeeze_target(a: np.ndarray, first: bool) -> np.ndarray:
     """Drop the target axis (the first for ``coef_``, else the last) after a 1-D ``y``."""
     return a[0] if first else a[..., 0]
 
 
-class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class BandedRidgeCV(EncodingEstimator):
     """Ridge with one penalty per feature space, chosen per target by cross-validation.
 
     Parameters
@@ -194,7 +172,8 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     grid : array (n_candidates, n_bands) or None
         Explicit band ratios to try (rows are normalised to sum to one).
     cv, scoring, fit_intercept, backend, dtype
-        As in :class:`~cortexscale.encoding.RidgeCV`.
+        As in :class:`~cortexscale.encoding.RidgeCV` (``dtype`` default "fp32"; its
+        spelling is kept as given and resolved in ``fit``).
     random_state : int, RandomState or None
         Seeds the Dirichlet draws.
     progress : bool
@@ -216,6 +195,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     cv_scores_ : (n_candidates, n_targets) best mean validation score over alphas per candidate.
     best_score_ : (n_targets,) mean validation score of the chosen pair (NaN for constant targets).
     bands_ : list of n_bands integer column arrays.
+    n_saturated_ : tuple (at smallest alpha, at largest alpha), counts of targets.
     n_features_in_ : int
 
     Notes
@@ -234,6 +214,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def __init__(
         self,
         bands=None,
+        *,
         alphas=None,
         n_iter=20,
         concentration=(0.1, 1.0),
@@ -242,7 +223,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         scoring="correlation",
         fit_intercept=True,
         backend="auto",
-        dtype="float32",
+        dtype="fp32",
         random_state=None,
         progress=True,
     ):
@@ -265,23 +246,24 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         X: (n_samples, n_features); y: (n_samples,) or (n_samples, n_targets);
         groups: (n_samples,) run labels, or run_lengths: (n_runs,), for ``cv="runs"`` or group splitters.
         """
-        X, Y, y_1d = _check_fit_data(self, X, y)
+        alphas, scoring, dtype = self._alphas(), self._scoring(), self._dtype()
+        X, Y, y_1d = self._validate_fit_data(X, y)
         self.bands_ = _band_columns(self.bands, X.shape[1])
-        alphas = _check_alphas(self.alphas)
         n_bands = len(self.bands_)
         if self.grid is None:
             self.candidates_ = band_ratio_candidates(n_bands, self.n_iter, self.concentration, self.random_state)
         else:
             self.candidates_ = _check_grid(self.grid, n_bands)
-        splits = check_cv(self.cv, X.shape[0], _groups_from(groups, run_lengths, X.shape[0]))
+        _, splits = self._splits(X.shape[0], groups, run_lengths)
         const = constant_columns(Y, "y")
         x_mean, y_mean = self._means(X, Y)
         Xc, Yc = X - x_mean, Y - y_mean
-        backend = get_backend(self.backend, self.dtype)
-        cand, alpha_idx = self._search(Xc, Yc, alphas, splits, backend, const)
+        backend = get_backend(self.backend, dtype)
+        cand, alpha_idx = self._search(Xc, Yc, alphas, splits, backend, const, scoring)
         coef = self._refit(Xc, Yc, alphas, cand, alpha_idx, backend)
         self._set_results(coef, x_mean, y_mean, alphas, cand, alpha_idx, y_1d=y_1d)
-        self._warn_saturation(alphas, cand, alpha_idx, const)
+        self._warn_saturation(alpha_idx, const, alphas)
+        self._warn_single_band(cand, const)
         return self
 
     def _means(self, X, Y):
@@ -294,9 +276,9 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         used = [b for b in range(len(gamma)) if gamma[b] > 0]
         cols = np.concatenate([self.bands_[b] for b in used])
         scale = np.concatenate([np.full(self.bands_[b].size, np.sqrt(gamma[b])) for b in used])
-        return cols, scale, np.asarray(Xc[:, cols] * scale, dtype=self.dtype)
+        return cols, scale, np.asarray(Xc[:, cols] * scale, dtype=self._dtype())
 
-    def _search(self, Xc, Yc, alphas, splits, backend, const):
+    def _search(self, Xc, Yc, alphas, splits, backend, const, scoring):
         """Per target, the best candidate and alpha index: two (n_targets,) int arrays.
 
         Constant targets (``const``, (n_targets,) bool) score NaN and keep the first pair.
@@ -306,11 +288,10 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         cand = np.zeros(n_targets, dtype=np.intp)
         alpha_idx = np.zeros(n_targets, dtype=np.intp)
         self.cv_scores_ = np.full((len(self.candidates_), n_targets), np.nan)
-        Ys = np.asarray(Yc, dtype=self.dtype)
+        Ys = np.asarray(Yc, dtype=backend.dtype_name)
         for c, gamma in enumerate(tqdm(self.candidates_, disable=not self.progress, desc="banded ridge")):
             _, _, Xs = self._scaled(Xc, gamma)
-            scores = ridge_cv_scores(Xs, Ys, alphas, splits, scoring=self.scoring, backend=backend, dtype=self.dtype,
-                                     fit_intercept=False)
+            scores = ridge_cv_scores(Xs, Ys, alphas, splits, scoring=scoring, backend=backend, fit_intercept=False)
             filled = np.where(np.isnan(scores) | const, -np.inf, scores)
             top = filled.argmax(0)
             top_score = filled[top, np.arange(n_targets)]
@@ -326,8 +307,8 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         for c in np.unique(cand):
             targets = np.flatnonzero(cand == c)
             cols, scale, Xs = self._scaled(Xc, self.candidates_[c])
-            Ys = np.asarray(Yc[:, targets], dtype=self.dtype)
-            W = solve_ridge(Xs, Ys, alphas[alpha_idx[targets]], backend=backend, dtype=self.dtype)
+            Ys = np.asarray(Yc[:, targets], dtype=backend.dtype_name)
+            W = solve_ridge(Xs, Ys, alphas[alpha_idx[targets]], backend=backend)
             coef[np.ix_(cols, targets)] = scale[:, None] * backend.to_numpy(W).astype(np.float64)
         return coef
 
@@ -349,17 +330,8 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 float(self.alpha_), float(self.best_score_), float(self.intercept_)
             )
 
-    def _warn_saturation(self, alphas, cand, alpha_idx, const):
+    def _warn_single_band(self, cand, const):
         ok = ~const
-        n_low = int(np.sum(ok & (alpha_idx == 0)))
-        n_high = int(np.sum(ok & (alpha_idx == len(alphas) - 1)))
-        if len(alphas) > 1 and n_low + n_high:
-            warnings.warn(
-                f"{n_low} of {ok.sum()} targets chose the smallest alpha ({alphas[0]:g}) and {n_high} the "
-                f"largest ({alphas[-1]:g}); widen the alpha grid",
-                UserWarning,
-                stacklevel=3,
-            )
         n_bands = len(self.bands_)
         corner = ok & (self.candidates_[cand].max(1) == 1.0)
         if n_bands > 1 and corner.sum() > self.corner_warning_fraction * max(ok.sum(), 1):
@@ -386,12 +358,4 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, ensure_all_finite=False, dtype=np.float64)
-        X, _ = check_features_targets(X, min_samples=1)
-        return X
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.single_output = True
-        tags.target_tags.multi_output = True
-        return tags
+        return super()._validate_predict_data(X)

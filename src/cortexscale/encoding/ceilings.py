@@ -25,7 +25,10 @@ others (a ceiling for single-subject models) and :func:`split_half_ceiling`
 gives the Spearman-Brown corrected split-half reliability of the group average.
 
 :func:`noise_ceiling` dispatches between the three and returns a frozen
-:class:`NoiseCeiling`.
+:class:`NoiseCeiling`, whose ``ceiling`` is the largest Pearson r a noiseless
+model can reach against the data it is scored on (the square root of the
+reliability for repeats and split halves). A model's r normalised by it,
+:func:`normalised_correlation`, is ``r / ceiling``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from .metrics import _pearson, _to_numpy, _warn_undefined
 
 __all__ = [
     "NoiseCeiling",
+    "normalised_correlation",
     "signal_power",
     "noise_power",
     "cc_max",
@@ -181,7 +185,7 @@ def _normalised_scores(y_pred: np.ndarray, repeats: np.ndarray) -> tuple[np.ndar
     mean = repeats.mean(axis=0)
     r, undefined = _pearson(y_pred, mean)
     _warn_undefined(undefined, "a constant prediction or mean response, so no correlation")
-    norm = np.divide(r, ceiling, out=np.full(r.shape, np.nan), where=ceiling > 0)
+    norm = normalised_correlation(r, ceiling)
     sp = np.maximum(sp, 0.0)
     explained = var_mean - (mean - y_pred).var(axis=0, ddof=_DDOF)
     spe = np.divide(explained, sp, out=np.full(sp.shape, np.nan), where=sp > 0)
@@ -313,7 +317,7 @@ def _split_half_r(subjects: np.ndarray, n_splits: int, rng: np.random.Generator)
     return r
 
 
-def split_half_ceiling(subjects, n_splits=100, random_state=None) -> np.ndarray:
+def split_half_ceiling(subjects, n_splits=100, random_state=0) -> np.ndarray:
     """Spearman-Brown corrected split-half reliability of the group-average response.
 
     For each of ``n_splits`` random splits the subjects are divided into halves
@@ -334,7 +338,9 @@ def split_half_ceiling(subjects, n_splits=100, random_state=None) -> np.ndarray:
     subjects : array of shape (n_subjects, n_samples, n_targets), n_subjects >= 2
     n_splits : int
         With few subjects many splits repeat; that only wastes time.
-    random_state : int, numpy Generator or None
+    random_state : int, numpy Generator or None, default 0
+        Seeds the random splits; the default makes repeated calls give identical
+        results, None draws fresh splits each call.
 
     Returns
     -------
@@ -351,6 +357,34 @@ def split_half_ceiling(subjects, n_splits=100, random_state=None) -> np.ndarray:
     return _spearman_brown(r)
 
 
+def normalised_correlation(r, ceiling) -> np.ndarray:
+    """Ceiling-normalised correlation ``r / ceiling``.
+
+    Parameters
+    ----------
+    r : array-like
+        Pearson r of a model's predictions with the data, e.g. (n_targets,).
+    ceiling : array-like
+        :attr:`NoiseCeiling.ceiling` of the same data, broadcastable against ``r``: the
+        largest r a noiseless model can reach, i.e. the square root of the reliability.
+        Dividing by the reliability itself would overstate the normalised score.
+
+    Returns
+    -------
+    ndarray of the broadcast shape of ``r`` and ``ceiling``
+        1 for a model as good as the noise allows; NaN where ``ceiling`` is not
+        positive (no measurable signal) or either input is NaN.
+    """
+    r = np.asarray(_to_numpy(r), dtype=np.float64)
+    ceiling = np.asarray(_to_numpy(ceiling), dtype=np.float64)
+    try:
+        shape = np.broadcast_shapes(r.shape, ceiling.shape)
+    except ValueError:
+        raise ValueError(f"r of shape {r.shape} and ceiling of shape {ceiling.shape} do not broadcast") from None
+    r, ceiling = np.broadcast_to(r, shape), np.broadcast_to(ceiling, shape)
+    return np.divide(r, ceiling, out=np.full(shape, np.nan), where=ceiling > 0)
+
+
 # --------------------------------------------------------------------------- dispatcher
 
 
@@ -358,18 +392,24 @@ def split_half_ceiling(subjects, n_splits=100, random_state=None) -> np.ndarray:
 class NoiseCeiling:
     """Result of :func:`noise_ceiling`; arrays are read-only.
 
+    ``ceiling`` is the largest Pearson r a noiseless model (one that predicts the
+    stimulus-driven signal exactly) can reach against the data it is scored on;
+    ``reliability`` is the reliability of those data, and for "repeats" and
+    "split_half" ``ceiling = sqrt(reliability)`` (0 where the reliability estimate is
+    negative). The ceiling-normalised score of a model with correlation ``r`` is
+    ``r / ceiling`` (:func:`normalised_correlation`), not ``r / reliability``.
+
     Attributes
     ----------
     ceiling : ndarray of shape (n_targets,), or (n_subjects, n_targets) for "leave_one_out"
-        The largest Pearson r a noise-free model can reach against the data
-        it is scored on: cc_max for "repeats", sqrt of the split-half
-        reliability for "split_half" (model of the group average), each
-        subject's r with the others' mean for "leave_one_out".
+        "repeats": cc_max against the mean of the repeats; "split_half": against the
+        group-average response; "leave_one_out": each subject's r with the mean of the
+        others, the ceiling of a model of one subject's data.
     method : str
     reliability : ndarray (n_targets,) or None
-        Reliability of the averaged response (``ceiling ** 2`` where it is
-        positive): ``SP / Var(mean)`` for "repeats", the Spearman-Brown
-        corrected split-half value for "split_half".
+        "repeats": ``SP / Var(mean)``, the reliability of the mean of the repeats;
+        "split_half": the Spearman-Brown corrected split-half reliability of the group
+        average; None for "leave_one_out".
     n_floored : int
         Targets whose signal power ("repeats") or reliability ("split_half")
         estimate was negative and whose ceiling was set to 0.
@@ -426,7 +466,7 @@ def _subject_input(data, drop_empty: bool) -> tuple[np.ndarray, np.ndarray | Non
     return kept, kept_index
 
 
-def _split_half_result(data, n_splits=100, random_state=None, drop_empty=False) -> NoiseCeiling:
+def _split_half_result(data, n_splits=100, random_state=0, drop_empty=False) -> NoiseCeiling:
     subjects, kept_index = _subject_input(data, drop_empty)
     reliability = split_half_ceiling(subjects, n_splits=n_splits, random_state=random_state)
     ceiling = np.sqrt(np.maximum(reliability, 0.0))
@@ -473,6 +513,11 @@ def noise_ceiling(data, method="auto", **kwargs) -> NoiseCeiling:
     Returns
     -------
     NoiseCeiling
+        ``ceiling``: the largest Pearson r a noiseless model can reach against the data
+        it is scored on (the square root of ``reliability`` for "repeats" and
+        "split_half"); ``reliability``: the reliability of those data. Normalise a
+        model's r as ``r / ceiling`` with :func:`normalised_correlation`.
+        "split_half" uses ``random_state=0`` unless told otherwise, so repeated calls agree.
     """
     if method == "auto":
         raise ValueError(

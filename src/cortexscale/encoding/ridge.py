@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._backend import get_backend
-from ._cv import check_cv
-from ._solvers import SCORERS, Design, ridge_cv
-from ._validation import check_features_targets, check_finite, check_run_lengths, constant_columns
+from ..runtime import resolve_precision
+from ._base import DEFAULT_ALPHAS, EncodingEstimator, groups_from
+from ._solvers import ridge_cv
+from ._validation import constant_columns
+from .delays import check_delays
 
 __all__ = ["DEFAULT_ALPHAS", "RidgeCV", "huth_alphas_to_standard", "standard_alphas_to_huth"]
-
-DEFAULT_ALPHAS = np.logspace(1, 4, 15)
 
 
 def huth_alphas_to_standard(alphas_huth):
@@ -29,22 +24,7 @@ def standard_alphas_to_huth(alphas):
     return np.sqrt(np.asarray(alphas, dtype=float))
 
 
-def _groups_from(groups, run_lengths, n_samples):
-    """Run label per sample (n_samples,) from either ``groups`` or ``run_lengths``."""
-    if run_lengths is not None:
-        if groups is not None:
-            raise ValueError("pass either groups or run_lengths, not both")
-        lengths = check_run_lengths(run_lengths, n_samples)
-        return np.repeat(np.arange(len(lengths)), lengths)
-    if groups is None:
-        return None
-    groups = np.asarray(groups)
-    if groups.shape != (n_samples,):
-        raise ValueError(f"groups has shape {groups.shape}; expected ({n_samples},), one run label per sample")
-    return groups
-
-
-class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class RidgeCV(EncodingEstimator):
     """Ridge regression with one cross-validated alpha per target.
 
     Each target's alpha maximises its mean validation score over the splits;
@@ -71,16 +51,23 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         copies (column ``k * n_base + j`` is feature j at ``delays[k]``), within
         runs from ``groups``. The delayed design is never materialised where a
         cheaper lagged product exists.
-    backend : {"auto", "numpy", "torch", "torch_cuda"}, default "auto"
-        "auto" is torch on CUDA when present, else torch on the CPU.
-    dtype : {"float32", "float64"}, default "float32"
+    backend : {"auto", "numpy", "torch", "torch_cuda"} or a device, default "auto"
+        "auto" is torch on CUDA when present, else torch on the CPU; a device ("cpu",
+        "cuda", "cuda:1" or a ``torch.device``) is torch on that device.
+    dtype : {"fp32", "fp64"}, default "fp32"
+        Any spelling :func:`cortexscale.runtime.resolve_precision` accepts ("float64",
+        "double", ``torch.float64``, ``np.float64``, ...). With "fp32" the products run
+        in float32 while the kernel (or Gram) and its eigendecomposition, which select
+        the alphas, are formed in float64, so the chosen alphas match a float64 fit
+        even for smooth, collinear features.
     method : {"auto", "dual", "primal", "general"}, default "auto"
         "auto" picks the cheaper decomposition for the shape.
     alpha_search : {"grid", "coarse_to_fine"}, default "grid"
         "coarse_to_fine" scores every third alpha, then walks each target to its
         local optimum; about half the work, same alpha for nearly all targets.
-    select_precision : {"float32", "bf16"}, default "float32"
+    select_precision : {"fp32", "bf16"}, default "fp32"
         "bf16" selects alphas with bf16 products (torch only); the refit stays in ``dtype``.
+        Spellings as for ``dtype`` ("float32", "bfloat16", ``torch.bfloat16``, ...).
     target_batch : int or None
         Targets per batch; None bounds each (n_samples, batch) block near 256 MB.
     progress : bool, default False
@@ -94,21 +81,24 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     coef_ : ndarray of shape (n_targets, n_features), or (n_features,) for 1-D y.
     intercept_ : ndarray of shape (n_targets,), or float for 1-D y.
     method_ : str, the algorithm used.
-    n_saturated_ : tuple (at smallest alpha, at largest alpha).
+    n_saturated_ : tuple (at smallest alpha, at largest alpha), counts of targets.
     """
+
+    _float64_data = False
 
     def __init__(
         self,
         alphas=None,
+        *,
         cv=5,
         scoring="correlation",
         fit_intercept=True,
         delays=None,
         backend="auto",
-        dtype="float32",
+        dtype="fp32",
         method="auto",
         alpha_search="grid",
-        select_precision="float32",
+        select_precision="fp32",
         target_batch=None,
         progress=False,
     ):
@@ -126,24 +116,17 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.progress = progress
 
     # ------------------------------------------------------------------ fit
-    def _check_params(self) -> np.ndarray:
-        alphas = DEFAULT_ALPHAS if self.alphas is None else np.atleast_1d(np.asarray(self.alphas, dtype=float))
-        if alphas.ndim != 1 or alphas.size == 0:
-            raise ValueError(f"alphas must be a non-empty 1-D array, got shape {np.shape(self.alphas)}")
-        bad = np.flatnonzero(~(alphas > 0) | ~np.isfinite(alphas))
-        if bad.size:
-            raise ValueError(f"alphas must be positive and finite; alphas[{bad[0]}] = {alphas[bad[0]]}")
-        if self.scoring not in SCORERS:
-            raise ValueError(f"scoring must be one of {sorted(SCORERS)}, got {self.scoring!r}")
+    def _check_params(self) -> dict:
+        """Keyword arguments of :func:`ridge_cv` from the parameters; raises on a bad one."""
         if self.alpha_search not in ("grid", "coarse_to_fine"):
             raise ValueError(f"alpha_search must be 'grid' or 'coarse_to_fine', got {self.alpha_search!r}")
-        if self.select_precision not in ("float32", "bf16"):
-            raise ValueError(f"select_precision must be 'float32' or 'bf16', got {self.select_precision!r}")
-        if self.delays is not None:
-            d = np.asarray(self.delays)
-            if d.ndim != 1 or d.size == 0 or not np.issubdtype(d.dtype, np.integer) or len(set(d.tolist())) != d.size:
-                raise ValueError(f"delays must be distinct integers, got {self.delays!r}")
-        return alphas
+        return dict(
+            scoring=self._scoring(), backend=self.backend, dtype=self._dtype(), fit_intercept=self.fit_intercept,
+            delays=None if self.delays is None else tuple(check_delays(self.delays).tolist()),
+            method=self.method, target_batch=self.target_batch, alpha_search=self.alpha_search,
+            select_precision=resolve_precision(self.select_precision, ("fp32", "bf16"), "select_precision"),
+            progress=self.progress,
+        )  # fmt: skip
 
     def fit(self, X, y, groups=None, run_lengths=None):
         """Fit.
@@ -152,28 +135,13 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         y: (n_samples,) or (n_samples, n_targets).
         groups: (n_samples,) run label per sample, or run_lengths: (n_runs,).
         """
-        alphas = self._check_params()
-        if y is None:
-            raise ValueError("RidgeCV requires y to be passed, but the target y is None")
-        X = validate_data(self, X, ensure_all_finite=False, dtype=[np.float64, np.float32])
-        y = check_array(y, ensure_2d=False, ensure_all_finite=False, dtype=None, input_name="y")
-        if y.dtype == object:
-            type_of_target(y, raise_unknown=True)
-            y = y.astype(np.float64)
-        X, Y = check_features_targets(X, y)
-        self._y_1d = np.ndim(y) == 1
-        n = X.shape[0]
-        groups = _groups_from(groups, run_lengths, n)
-        splits = check_cv(self.cv, n, groups)
+        alphas = self._alphas()
+        options = self._check_params()
+        X, Y, self._y_1d = self._validate_fit_data(X, y)
+        groups, splits = self._splits(X.shape[0], groups, run_lengths)
         const = constant_columns(Y)
         run_ids = None if groups is None else np.unique(groups, return_inverse=True)[1]
-        res = ridge_cv(
-            X, Y, alphas, splits,
-            scoring=self.scoring, backend=self.backend, dtype=self.dtype,
-            fit_intercept=self.fit_intercept, delays=self.delays, run_ids=run_ids,
-            method=self.method, target_batch=self.target_batch, alpha_search=self.alpha_search,
-            select_precision=self.select_precision, progress=self.progress,
-        )  # fmt: skip
+        res = ridge_cv(X, Y, alphas, splits, run_ids=run_ids, **options)
         scores = res.cv_scores
         scores[:, const] = np.nan
         best = res.best_index
@@ -200,19 +168,6 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if self._y_1d:
             self.alpha_, self.best_score_ = self.alpha_[0], self.best_score_[0]
             self.intercept_ = self.intercept_[0]
-
-    def _warn_saturation(self, best, const, alphas):
-        ok = ~const
-        low = int(np.sum((best == 0) & ok))
-        high = int(np.sum((best == len(alphas) - 1) & ok))
-        self.n_saturated_ = (low, high)
-        if len(alphas) > 1 and (low or high):
-            warnings.warn(
-                f"{low} of {ok.sum()} targets chose the smallest alpha ({alphas[0]:.3g}) and {high} the largest "
-                f"({alphas[-1]:.3g}); the alpha grid may be too narrow for them",
-                UserWarning,
-                stacklevel=3,
-            )
 
     # ------------------------------------------------------------------ solution
     @property
@@ -255,10 +210,9 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         groups / run_lengths give the runs of the new samples when ``delays`` is set.
         """
         check_is_fitted(self, "cv_scores_")
-        X = validate_data(self, X, reset=False, ensure_all_finite=False, dtype=[np.float64, np.float32])
-        check_finite(X, "X")
+        X = self._validate_predict_data(X)
         B = self._backend
-        g = _groups_from(groups, run_lengths, X.shape[0])
+        g = groups_from(groups, run_lengths, X.shape[0])
         new = self._design.like(B.asarray(X), None if g is None else np.unique(g, return_inverse=True)[1])
         if self._dual is not None:
             pred = B.to_numpy(self._dual.left_multiply(new.kernel(B, self._design)))
@@ -268,9 +222,3 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             pred = pred + self._y_mean
         pred = pred.astype(np.float64, copy=False)
         return pred[:, 0] if self._y_1d else pred
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.single_output = False
-        tags.target_tags.multi_output = True
-        return tags

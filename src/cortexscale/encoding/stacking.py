@@ -13,19 +13,17 @@ independent spaces, the weight of a space is its share of the explained variance
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
+from sklearn.base import clone
 from sklearn.utils import Bunch
-from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 from tqdm.auto import tqdm
 
-from ._cv import check_cv
+from ._base import EncodingEstimator
 from ._validation import check_features_targets
-from .banded import _check_fit_data, _select_columns
+from .banded import _select_columns
 from .metrics import correlation_score
-from .ridge import _groups_from
 
 __all__ = ["StackedRegression", "project_simplex", "simplex_least_squares"]
 
@@ -149,7 +147,7 @@ def _space_and_stack_scores(Y, P, W) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the estimator
-class StackedRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class StackedRegression(EncodingEstimator):
     """Per-target convex combination of the encoding models of several feature spaces.
 
     Parameters
@@ -183,7 +181,7 @@ class StackedRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, estimators, cv=5, solver="auto", store_cv_predictions=False, progress=True):
+    def __init__(self, estimators, *, cv=5, solver="auto", store_cv_predictions=False, progress=True):
         self.estimators = estimators
         self.cv = cv
         self.solver = solver
@@ -197,10 +195,9 @@ class StackedRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
         groups: (n_samples,) run labels, or run_lengths: (n_runs,), for the splitter and
         for base estimators whose ``fit`` takes ``groups``.
         """
-        X, Y, self._y_1d = _check_fit_data(self, X, y)
+        X, Y, self._y_1d = self._validate_fit_data(X, y)
         names, bases, self.columns_ = self._check_estimators(X.shape[1])
-        groups = _groups_from(groups, run_lengths, X.shape[0])
-        splits = check_cv(self.cv, X.shape[0], groups)
+        groups, splits = self._splits(X.shape[0], groups, run_lengths)
         y_fit = Y[:, 0] if self._y_1d else Y
         P, held = self._cv_predictions(bases, X, y_fit, splits, groups)
         P_held, Y_held = (P, Y) if held.all() else (P[:, held], Y[held])
@@ -264,8 +261,7 @@ class StackedRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ``predict(X) == (weights_[:, None, :] * predict_per_space(X)).sum(0)``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, ensure_all_finite=False, dtype=np.float64)
-        X, _ = check_features_targets(X, min_samples=1)
+        X = self._validate_predict_data(X)
         preds = [np.asarray(e.predict(X[:, c]), dtype=np.float64) for e, c in zip(self.estimators_, self.columns_)]
         return np.stack([p.reshape(X.shape[0], -1) for p in preds])[..., 0 if self._y_1d else slice(None)]
 
@@ -283,9 +279,3 @@ class StackedRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if Y.shape != P.shape[1:]:
             raise ValueError(f"y has shape {np.shape(y)}; expected {P.shape[1:]} (n_samples, n_targets) as in fit")
         return _space_and_stack_scores(Y, P, self.weights_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.single_output = True
-        tags.target_tags.multi_output = True
-        return tags
