@@ -216,14 +216,15 @@ def test_extract_features_audio_events_with_cache(am, model_dir, tmp_path, monke
         extract_features(am, sounds, layers=[2], kind="audio", progress=False)
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_inference_stays_close(model_dir, device, dtype):
-    if device == "cpu" and dtype == torch.float16:
-        dtype = torch.bfloat16
+@pytest.mark.parametrize("dtype, tolerance", [(torch.bfloat16, 3e-2), (torch.float16, 5e-3)])
+def test_half_precision_inference_stays_close(model_dir, device, dtype, tolerance):
+    """The largest deviation from float32, relative to the largest feature: measured at most 1.4e-2 (bf16) and
+    1.6e-3 (fp16) for these models on the CPU."""
     half = load_audio_model(model_dir, device=device, dtype=dtype)
     full = load_audio_model(model_dir, device="cpu")
     assert half.dtype == dtype and half.device.type == device
     times = np.arange(1, 11) * 0.1
     a = audio_features(half, sound(1.0), RATE, times, [2], window=0.5, progress=False)[2]
     b = audio_features(full, sound(1.0), RATE, times, [2], window=0.5, progress=False)[2]
-    assert np.isfinite(a).all() and np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+    assert not np.array_equal(a, b)
+    assert np.abs(a - b).max() <= tolerance * np.abs(b).max()

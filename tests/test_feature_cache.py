@@ -76,11 +76,22 @@ def test_concurrent_writers_leave_a_valid_entry(tmp_path):
     cache = FeatureCache(tmp_path)
     key = cache.key("m", 1, "s")
     arrays = [np.full((200, 50), i, np.float64) for i in range(6)]
-    threads = [threading.Thread(target=cache.put, args=(key, a)) for a in arrays]
+    errors, barrier = [], threading.Barrier(len(arrays))
+
+    def write(array):
+        try:
+            barrier.wait()
+            cache.put(key, array)
+        except BaseException as err:  # collected: a failed writer must fail the test, not just warn
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(a,)) for a in arrays]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
     got = cache.get(key)
     assert got is not None and got.shape == (200, 50) and len(np.unique(got)) == 1
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]

@@ -121,13 +121,25 @@ def test_loss_falls_on_short_run():
     assert loss.item() < 0.6 * first.item()
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_low_precision_loss_finite(dtype):
-    model = VideoGPT(tiny(dropout=0.2, attn_dropout=0.3)).train()
-    with torch.autocast("cpu", dtype=dtype):
-        loss, logs = model.loss({"tokens": torch.randint(16, (2, 2, 2, 2))})
-    loss.backward()
-    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+@pytest.mark.parametrize("dtype, loss_tol, grad_tol", [(torch.bfloat16, 3e-4, 3e-2), (torch.float16, 3e-5, 5e-3)])
+def test_low_precision_loss_and_gradients_are_close_to_float32(dtype, loss_tol, grad_tol):
+    """Relative errors under autocast, measured: loss 3.3e-5 / 4e-7, worst gradient 8.5e-3 / 1e-3 (bf16 / fp16)."""
+    torch.manual_seed(0)
+    model = VideoGPT(tiny(dropout=0.0, attn_dropout=0.0)).train()
+    batch = {"tokens": torch.randint(16, (2, 2, 2, 2))}
+
+    def loss_and_grads(autocast):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=dtype, enabled=autocast):
+            loss, _ = model.loss(batch)
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    full, full_grads = loss_and_grads(False)
+    half, half_grads = loss_and_grads(True)
+    assert half != full and half == pytest.approx(full, rel=loss_tol)
+    worst = max(((a - b).norm() / a.norm()).item() for a, b in zip(full_grads, half_grads))
+    assert 0 < worst <= grad_tol
 
 
 def test_config_round_trip_and_unknown_field():
