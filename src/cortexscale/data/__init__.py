@@ -17,6 +17,7 @@ from .huth import huth_dataset
 from .images import ImageFolder
 from .paths import DATA_ENV_VAR, data_root
 from .procedural import ProceduralGame, write_video
+from .simulated import SimulatedDataset, SimulationSettings, simulated_dataset
 from .subsets import NestedSubsets, nested_subsets
 from .textgrid import read_textgrid, textgrid_tiers
 from .timing import event_rate, scan_edges
