@@ -1,0 +1,5 @@
+"""``python -m cortexscale``: the command line (see :mod:`cortexscale.cli`)."""
+
+from .cli import entry
+
+entry()

