@@ -1,1 +1,6 @@
-"""report stage of the cortexscale pipeline (filled in by later issues)."""
+"""The report: a static HTML page of a study's scaling curves, fits with bands, frontier, effects and data."""
+
+from .build import model_points, write_report
+from .html import Figure, Page, Section
+
+__all__ = ["Figure", "Page", "Section", "model_points", "write_report"]

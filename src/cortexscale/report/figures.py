@@ -1,0 +1,213 @@
+"""Figures of a study's results, each a function of tables returning a matplotlib Figure.
+
+``summary`` is the per-fit table of a study (``summary.parquet``: one row per subject, model, layer, fMRI
+training size, ..., with ``mean_r``, ``max_r``, ``mean_normalised_r`` ...); ``results`` the per-target table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["brain_map", "data_scaling", "layer_profiles", "normalised_scores", "model_label", "scaling_curves",
+           "frontier_plot", "extrapolation_plot", "effects_plot"]
+
+SUBJECT_COLOURS = "tab10"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+AXIS_COLUMNS = ("hidden", "layers", "heads", "frames", "precision", "seed", "variant", "augreg", "images", "transfer")
+
+
+def model_label(row) -> str:
+    """A short name of a feature model: its name and the grid values that set it apart."""
+    parts = [str(row["model"])]
+    for column in AXIS_COLUMNS:
+        value = row.get(column) if hasattr(row, "get") else getattr(row, column, None)
+        if value is not None and not (isinstance(value, float) and np.isnan(value)):
+            parts.append(f"{column}={value:g}" if isinstance(value, float) else f"{column}={value}")
+    return " ".join(parts)
+
+
+def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary.assign(label=[model_label(row) for _, row in summary.iterrows()])
+
+
+def layer_profiles(summary: pd.DataFrame, score: str = "mean_r"):
+    """Score against layer for every feature model (largest fMRI training size; mean over subjects, with
+    each subject's range)."""
+    plt = _plt()
+    table = _with_labels(_largest_fmri(summary))
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    for label, part in table.groupby("label", sort=False):
+        by_layer = part.groupby("layer")[score]
+        mean = by_layer.mean()
+        ax.plot(mean.index, mean.values, marker="o", label=label)
+        ax.fill_between(mean.index, by_layer.min().values, by_layer.max().values, alpha=0.12)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel(score.replace("_", " "))
+    _legend(ax)
+    return fig
+
+
+def _largest_fmri(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each fit at its subject's largest fMRI training size."""
+    largest = summary.groupby("subject")["n_train_trs"].transform("max")
+    return summary[summary["n_train_trs"] == largest]
+
+
+def _legend(ax, limit: int = 12) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles[:limit], labels[:limit], fontsize=7, frameon=False, loc="best")
+
+
+def data_scaling(summary: pd.DataFrame, score: str = "mean_r", layer_of: dict | None = None):
+    """Score against the amount of fMRI training data (TRs) for every feature model at its best layer,
+    one line per subject and model (thin) and the mean over subjects (thick)."""
+    plt = _plt()
+    table = _with_labels(best_layer(summary, score))
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    for i, (label, part) in enumerate(table.groupby("label", sort=False)):
+        colour = plt.get_cmap("tab10")(i % 10)
+        for _, subject in part.groupby("subject"):
+            subject = subject.sort_values("n_train_trs")
+            ax.plot(subject["n_train_trs"], subject[score], color=colour, alpha=0.25, lw=0.8)
+        mean = part.groupby("n_train_trs")[score].mean()
+        ax.plot(mean.index, mean.values, color=colour, lw=2.2, marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("fMRI training data (TRs)")
+    ax.set_ylabel(score.replace("_", " "))
+    _legend(ax)
+    return fig
+
+
+def best_layer(summary: pd.DataFrame, score: str = "mean_r") -> pd.DataFrame:
+    """For each feature model, only the rows of the layer with the best score (mean over subjects, at the
+    largest fMRI training size): the layer a scaling law is fitted on."""
+    keys = [c for c in summary.columns if c in ("dataset", "model", *AXIS_COLUMNS)]
+    top = _largest_fmri(summary).groupby([*keys, "layer"], dropna=False)[score].mean().reset_index()
+    best = top.loc[top.groupby(keys, dropna=False)[score].idxmax(), [*keys, "layer"]]
+    return summary.merge(best, on=[*keys, "layer"], how="inner")
+
+
+def normalised_scores(results: pd.DataFrame):
+    """Ceiling-normalised r (r / ceiling) of every target, per feature model at its best layer."""
+    plt = _plt()
+    table = results[np.isfinite(results["normalised_r"])]
+    if table.empty:
+        raise ValueError("no target has a positive noise ceiling, so no normalised score can be shown")
+    keys = [c for c in table.columns if c in ("dataset", "model", *AXIS_COLUMNS)]
+    fits = table.groupby([*keys, "layer", "subject", "n_train_trs"], dropna=False)["r"].mean().reset_index()
+    chosen = best_layer(fits.rename(columns={"r": "mean_r"}), "mean_r")[[*keys, "layer"]].drop_duplicates()
+    table = _with_labels(table.merge(chosen, on=[*keys, "layer"]))
+    table = table[table["n_train_trs"] == table.groupby("subject")["n_train_trs"].transform("max")]
+    labels = list(dict.fromkeys(table["label"]))
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.35 * len(labels)), layout="constrained")
+    ax.boxplot([table.loc[table["label"] == label, "normalised_r"] for label in labels], orientation="horizontal",
+               tick_labels=labels, showfliers=False)
+    ax.axvline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("r / noise ceiling (per target)")
+    ax.tick_params(axis="y", labelsize=7)
+    return fig
+
+
+def scaling_curves(points: pd.DataFrame, x: str, score: str, fit=None, xlabel: str = ""):
+    """Score against ``x`` per subject (points and thin lines), the mean over subjects, and a fitted law with its
+    95% band. ``points``: one row per (model, subject) with columns ``x``, ``score`` and ``subject``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    cmap = plt.get_cmap(SUBJECT_COLOURS)
+    for i, (subject, part) in enumerate(points.groupby("subject")):
+        part = part.groupby(x)[score].mean()
+        ax.plot(part.index, part.values, marker="o", ms=3, lw=0.8, alpha=0.55, color=cmap(i % 10),
+                label=f"{subject}")
+    mean = points.groupby(x)[score].mean()
+    ax.plot(mean.index, mean.values, "ks", ms=5, label="mean over subjects")
+    if fit is not None:
+        grid = np.geomspace(points[x].min(), points[x].max() * 3, 100)
+        low, high = fit.band(grid)
+        ax.plot(grid, fit.predict(grid), color="#b2182b", lw=2, label=f"{fit.law} fit")
+        ax.fill_between(grid, low, high, color="#b2182b", alpha=0.15, label="95% band")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(score.replace("_", " "))
+    _legend(ax)
+    return fig
+
+
+def frontier_plot(grid: pd.DataFrame, optimal: pd.DataFrame):
+    """Iso-FLOP curves (predicted score against parameters at fixed compute) and the compute-optimal frontier.
+
+    ``grid``: columns compute, params, score; ``optimal``: compute, params_opt, score_opt (from
+    :func:`cortexscale.scaling.compute_optimal`)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    cmap = plt.get_cmap("viridis")
+    budgets = sorted(grid["compute"].unique())
+    for i, budget in enumerate(budgets):
+        part = grid[grid["compute"] == budget].sort_values("params")
+        ax.plot(part["params"], part["score"], color=cmap(i / max(1, len(budgets) - 1)), lw=1.2,
+                label=f"C = {budget:.2g} FLOPs")
+    ax.plot(optimal["params_opt"], optimal["score_opt"], "r*-", ms=8, label="compute-optimal")
+    top = optimal["score_opt"].max()
+    ax.set_ylim(max(grid["score"].min(), optimal["score_opt"].min() - 0.5 * (top - optimal["score_opt"].min()) - 0.05),
+                top + 0.05 * abs(top) + 0.01)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("predicted score")
+    _legend(ax)
+    return fig
+
+
+def extrapolation_plot(check: pd.DataFrame):
+    """Error of each law's prediction for the held-out largest model or data size."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
+    labels = [f"{row.law}\n(held out: {row.held_out})" for row in check.itertuples()]
+    ax.bar(range(len(check)), check["error"], color=["#2166ac" if e >= 0 else "#b2182b" for e in check["error"]])
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(len(check)), labels, fontsize=7)
+    ax.set_ylabel("predicted − measured score")
+    return fig
+
+
+def effects_plot(effects: pd.DataFrame):
+    """Forest plot of effect sizes with their bootstrap intervals (columns factor, level, effect, low, high)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.35 * len(effects)), layout="constrained")
+    y = np.arange(len(effects))
+    ax.errorbar(effects["effect"], y, xerr=[effects["effect"] - effects["low"], effects["high"] - effects["effect"]],
+                fmt="o", color="k", capsize=3)
+    ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(y, [f"{row.factor}: {row.level}" for row in effects.itertuples()], fontsize=7)
+    ax.set_xlabel("effect on the score (95% bootstrap interval)")
+    return fig
+
+
+def brain_map(results: pd.DataFrame, atlas, score: str = "r"):
+    """The best fit's score per parcel on the dataset's atlas (targets named ``parcel_<label>``), on glass
+    brains (nilearn)."""
+    import nibabel as nib
+    from nilearn import plotting
+
+    image = nib.load(str(atlas))
+    labels = np.asarray(image.dataobj).astype(int)
+    top = results.groupby("target")[score].max()
+    values = np.zeros(labels.shape, dtype=np.float32)
+    for target, value in top.items():
+        if str(target).startswith("parcel_"):
+            values[labels == int(str(target).split("_", 1)[1])] = value
+    plt = _plt()
+    fig = plt.figure(figsize=(8, 3))
+    plotting.plot_glass_brain(nib.Nifti1Image(values, image.affine), figure=fig, colorbar=True, plot_abs=False,
+                              title=f"best {score} per parcel")
+    return fig

@@ -1,0 +1,170 @@
+"""The report: a self-contained page with every figure drawn, checked in a real headless Chromium."""
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from cortexscale.report import write_report
+from cortexscale.report import figures
+from cortexscale.scaling import make_scaling_table
+from cortexscale.study import summarise
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)",
+                    pytrace=False)
+    return path
+
+
+def synthetic_study(folder, seed=0):
+    """A study folder whose results follow a known joint law over 5 sizes x 3 data sizes, with a worse layer,
+    two fMRI sizes and an fp32/bf16 pair at every size."""
+    base = make_scaling_table(params=(1e4, 3e4, 1e5, 3e5, 1e6), data=(1e3, 1e4, 1e5), subjects=4, targets=8,
+                              noise=0.02, E=0.5, A=3.0, alpha=0.3, B=4.0, beta=0.35, seed=seed)
+    hidden = {p: h for p, h in zip(sorted(base["params"].unique()), (16, 32, 64, 128, 256))}
+    base = base.assign(hidden=base["params"].map(hidden), frames=base["train_data"].astype(int), precision="fp32")
+    bf16 = base[base["train_data"] == base["train_data"].max()].assign(
+        precision="bf16", r=lambda t: t["r"] - 0.003)
+    rows = []
+    for layer, shift in ((1, -0.05), (2, 0.0)):
+        for size, scale in ((100, 0.8), (200, 1.0)):
+            part = pd.concat([base, bf16]).assign(layer=layer, n_train_trs=size, fmri_size=str(size))
+            part["r"] = part["r"] * scale + shift
+            rows.append(part)
+    results = pd.concat(rows, ignore_index=True)
+    results = results.assign(
+        dataset="sim", evaluation="test-runs", family="videogpt", fmri_unit="trs", model="gpt",
+        subject="s" + results["subject"].astype(str), target="parcel_" + results["target"].astype(str),
+        params_non_embedding=results["params"] * 0.8, train_seconds=1.0, r2=results["r"] ** 2, alpha=100.0,
+        ceiling=0.9)
+    results["normalised_r"] = results["r"] / results["ceiling"]
+    folder.mkdir(parents=True, exist_ok=True)
+    results.to_parquet(folder / "results.parquet", index=False)
+    summarise(results).to_parquet(folder / "summary.parquet", index=False)
+    (folder / "study.yaml").write_text(yaml.safe_dump({"name": "synthetic-study", "models": ["..."]}))
+    (folder / "versions.json").write_text('{"cortexscale": "test"}')
+    return folder
+
+
+def render(page) -> tuple[str, bytes]:
+    """The DOM after load and a screenshot (PNG bytes) of the page in headless Chromium."""
+    dom = subprocess.run([chromium(), *CHROMIUM_FLAGS, "--virtual-time-budget=5000", "--dump-dom",
+                          page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    shot = page.parent / "shot.png"
+    subprocess.run([chromium(), *CHROMIUM_FLAGS, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    return dom, shot.read_bytes()
+
+
+class _Tables(HTMLParser):
+    """Every <table> of a page as a DataFrame (header row, then text cells; numbers parsed where they are)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._rows, self._cell = [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._rows = []
+        elif tag == "tr" and self._rows is not None:
+            self._rows.append([])
+        elif tag in ("td", "th") and self._rows is not None:
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._rows[-1].append(self._cell.strip())
+            self._cell = None
+        elif tag == "table" and self._rows:
+            header, *body = self._rows
+            frame = pd.DataFrame(body, columns=header)
+            for column in frame.columns:
+                numbers = pd.to_numeric(frame[column], errors="coerce")
+                if numbers.notna().all() and column not in ("parameter", "exponent"):
+                    frame[column] = numbers
+            self.tables.append(frame)
+            self._rows = None
+
+
+def html_tables(html: str) -> list[pd.DataFrame]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def pixels(png: bytes) -> np.ndarray:
+    import matplotlib.image
+
+    return matplotlib.image.imread(io.BytesIO(png), format="png")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = synthetic_study(tmp_path_factory.mktemp("study") / "synthetic")
+    return write_report(folder, n_boot=40)
+
+
+def test_every_figure_loads_in_a_browser_and_is_not_blank(report):
+    html = report.read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) >= 7 and "could not be drawn" not in html
+    for data in images:
+        image = pixels(base64.b64decode(data))
+        assert image.shape[0] > 100 and image[..., :3].std() > 0.05
+    dom, shot = render(report)
+    loaded = re.search(r'<body data-figures="(\d+)" data-figures-loaded="(\d+)"', dom)
+    assert loaded and int(loaded.group(1)) == int(loaded.group(2)) == len(images)
+    assert "cortexscale study: synthetic-study" in dom and "http" not in re.sub(r'https?://[^"\s]+\.(org|io|com)[^"\s]*',
+                                                                                 "", dom).split("<body")[0]
+    assert pixels(shot)[..., :3].std() > 0.05
+
+
+def test_the_report_recovers_the_law_and_the_frontier(report):
+    html = report.read_text()
+    for heading in ("Scaling with model size", "the compute-optimal frontier", "Extrapolation check",
+                    "Effects of the sweep", "Training precision", "Layers, fMRI data and noise ceilings",
+                    "The study"):
+        assert heading in html
+    tables = html_tables(html)
+    joint = next(t for t in tables if list(t.columns[:2]) == ["parameter", "value"] and "beta" in set(t["parameter"]))
+    alpha = joint.set_index("parameter").loc["alpha"]
+    assert alpha["low"] <= 0.3 <= alpha["high"] and abs(alpha["value"] - 0.3) < 0.1
+    exponents = next(t for t in tables if "exponent" in t.columns).set_index("exponent")
+    assert abs(exponents.loc["a", "value"] - 0.35 / 0.65) < 0.12
+    assert "extrapolates best" in html
+
+
+def test_a_failing_figure_shows_its_error_and_the_rest_is_written(tmp_path, monkeypatch):
+    folder = synthetic_study(tmp_path / "study")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(figures, "layer_profiles", broken)
+    html = write_report(folder, n_boot=10).read_text()
+    assert html.count("This figure could not be drawn: RuntimeError: planted failure") == 1
+    assert html.count("data:image/png;base64") >= 6
+
+
+def test_a_study_without_results_still_gets_a_page(tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    html = write_report(folder).read_text()
+    assert "has no results.parquet: run the study first" in html and "<h1>cortexscale study: empty</h1>" in html
