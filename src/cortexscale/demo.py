@@ -19,12 +19,12 @@ Run with ``python -m cortexscale.demo`` (``make demo``). On the real Alice data
    ``logspace(1, 4, 15)``, inner 5-fold CV) under an outer contiguous 5-fold
    split (``KFold`` without shuffling) and scores the pooled predictions with
    Pearson r;
-4. compares r with the noise ceiling of the group average, the
-   Spearman-Brown corrected split-half reliability across participants
-   (column ``ceiling``; ``r_over_ceiling`` is ``r / ceiling``). Its square root
-   (column ``sqrt_ceiling``) is the largest r a noiseless model can reach
-   against the measured average, so ``r`` may exceed ``ceiling`` but not
-   ``sqrt_ceiling``.
+4. compares r with the noise ceiling of the group average, as
+   :func:`cortexscale.encoding.noise_ceiling` defines it: ``reliability`` is the
+   Spearman-Brown corrected split-half reliability across participants,
+   ``ceiling`` its square root, the largest r a noiseless model can reach
+   against the measured average, and ``normalised_r`` is ``r / ceiling``
+   (:func:`cortexscale.encoding.normalised_correlation`).
 
 The outer folds are treated like separate runs: responses and regressors are
 z-scored within each fold and the delays do not cross fold edges. Without this,
@@ -48,7 +48,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 
 from ._io import atomic_path, write_atomic
 from .data.alice import AliceData, load_alice
-from .encoding.ceilings import noise_ceiling
+from .encoding.ceilings import NoiseCeiling, noise_ceiling, normalised_correlation
 from .encoding.delays import Delayer
 from .encoding.metrics import correlation_score
 from .encoding.preprocessing import zscore_runs
@@ -62,7 +62,7 @@ N_FOLDS = 5
 INNER_FOLDS = 5
 N_SPLITS = 200
 DEFAULT_OUT = Path("reports") / "demo"
-COLUMNS = ["roi", "r", "ceiling", "sqrt_ceiling", "r_over_ceiling"]
+COLUMNS = ["roi", "r", "reliability", "ceiling", "normalised_r"]
 
 
 def fold_lengths(n_samples: int, n_folds: int = N_FOLDS) -> np.ndarray:
@@ -98,18 +98,11 @@ def _captured(func, *args, **kwargs):
     return result, [m if n == 1 else f"{m} (x{n})" for m, n in counts.items()]
 
 
-def score_table(rois, r: np.ndarray, reliability: np.ndarray) -> pd.DataFrame:
-    """One row per ROI with columns ``COLUMNS``.
-
-    ``ceiling`` is ``reliability`` (n_rois,) itself, ``sqrt_ceiling`` is
-    ``sqrt(max(reliability, 0))`` and ``r_over_ceiling`` is ``r / ceiling``
-    (NaN where the ceiling is not positive).
-    """
-    ratio = np.divide(r, reliability, out=np.full(r.shape, np.nan), where=reliability > 0)
-    columns = {
-        "roi": list(rois), "r": r, "ceiling": reliability,
-        "sqrt_ceiling": np.sqrt(np.maximum(reliability, 0.0)), "r_over_ceiling": ratio,
-    }
+def score_table(rois, r: np.ndarray, ceiling: NoiseCeiling) -> pd.DataFrame:
+    """One row per ROI with columns ``COLUMNS``: r (n_rois,), the ceiling's ``reliability`` and ``ceiling``
+    (its square root), and ``normalised_r = r / ceiling`` (NaN where the ceiling is 0)."""
+    columns = {"roi": list(rois), "r": r, "reliability": ceiling.reliability, "ceiling": ceiling.ceiling,
+               "normalised_r": normalised_correlation(r, ceiling.ceiling)}
     return pd.DataFrame(columns, columns=COLUMNS)
 
 
@@ -122,23 +115,23 @@ def with_mean(table: pd.DataFrame) -> pd.DataFrame:
 
 def format_table(table: pd.DataFrame) -> str:
     """Fixed-width text of ``table`` (with its mean row), three decimals."""
-    header = f"{'ROI':<6} {'r':>7} {'ceiling':>8} {'sqrt_ceil':>9} {'r/ceil':>7}"
+    header = f"{'ROI':<6} {'r':>7} {'reliability':>11} {'ceiling':>8} {'r/ceiling':>9}"
     lines = [header, "-" * len(header)]
     for row in with_mean(table).itertuples(index=False):
         if row.roi == "mean":
             lines.append("-" * len(header))
         lines.append(
-            f"{row.roi:<6} {row.r:>7.3f} {row.ceiling:>8.3f} {row.sqrt_ceiling:>9.3f} {row.r_over_ceiling:>7.3f}"
+            f"{row.roi:<6} {row.r:>7.3f} {row.reliability:>11.3f} {row.ceiling:>8.3f} {row.normalised_r:>9.3f}"
         )
     return "\n".join(lines)
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
-    rows = ["| ROI | r | ceiling | sqrt ceiling | r / ceiling |", "|---|---:|---:|---:|---:|"]
+    rows = ["| ROI | r | reliability | ceiling | r / ceiling |", "|---|---:|---:|---:|---:|"]
     for row in with_mean(table).itertuples(index=False):
         name = f"**{row.roi}**" if row.roi == "mean" else row.roi
         rows.append(
-            f"| {name} | {row.r:.3f} | {row.ceiling:.3f} | {row.sqrt_ceiling:.3f} | {row.r_over_ceiling:.3f} |"
+            f"| {name} | {row.r:.3f} | {row.reliability:.3f} | {row.ceiling:.3f} | {row.normalised_r:.3f} |"
         )
     return "\n".join(rows)
 
@@ -158,8 +151,8 @@ def plot_table(table: pd.DataFrame, path: Path) -> bool:
     x = np.arange(len(table))
     fig, ax = plt.subplots(figsize=(6.4, 3.9), layout="constrained")
     ax.bar(x - 0.2, table["r"], width=0.4, label="model r (cross-validated)", color="#3b6ea8")
-    ax.bar(x + 0.2, table["ceiling"], width=0.4, label="ceiling (split-half reliability)", color="#c9c9c9")
-    ax.scatter(x + 0.2, table["sqrt_ceiling"], marker="_", s=300, color="#444444", label="sqrt(ceiling)")
+    ax.bar(x + 0.2, table["ceiling"], width=0.4, label="noise ceiling (largest reachable r)", color="#c9c9c9")
+    ax.scatter(x + 0.2, table["reliability"], marker="_", s=300, color="#444444", label="split-half reliability")
     ax.set_xticks(x, table["roi"])
     ax.set_ylabel("Pearson r")
     ax.set_ylim(min(0.0, float(table["r"].min()) - 0.05), 1.0)
@@ -179,7 +172,8 @@ def _describe(data: AliceData, delays, folds, n_splits: int) -> str:
         f"folds of {folds.min()}-{folds.max()} TRs). Predictors: word count per scan (unconvolved, from the "
         f"TextGrid) + sound power (as shipped, HRF-convolved; no unconvolved version exists), FIR delays "
         f"{list(delays)} TRs; ridge alphas logspace(1, 4, 15) chosen per ROI by inner {INNER_FOLDS}-fold CV. "
-        f"Ceiling: Spearman-Brown corrected split-half reliability of the average ({n_splits} splits)."
+        f"Ceiling: square root of the Spearman-Brown corrected split-half reliability of the average "
+        f"({n_splits} splits)."
     )
 
 
@@ -193,9 +187,9 @@ def _report(table: pd.DataFrame, description: str, notes: list[str], seconds: fl
         "",
         *(["![r per ROI beside its ceiling](r_by_roi.png)", ""] if plotted else []),
         "r: Pearson correlation of the out-of-fold predictions with the group average. "
-        "ceiling: Spearman-Brown corrected split-half reliability of the group average. "
-        "sqrt ceiling: its square root, the largest r a noiseless model can reach against the measured average. "
-        "r / ceiling: r divided by the reliability.",
+        "reliability: Spearman-Brown corrected split-half reliability of the group average. "
+        "ceiling: its square root, the largest r a noiseless model can reach against the measured average. "
+        "r / ceiling: the ceiling-normalised correlation.",
         "",
         "Data: Brennan, Stabler, Van Wagenen, Luh & Hale (2016), Brain & Language 157-158, 81-94 (CC BY 4.0).",
     ]
@@ -213,7 +207,7 @@ def run_demo(
 
     Returns
     -------
-    DataFrame with one row per ROI (6) and columns ``roi, r, ceiling, sqrt_ceiling, r_over_ceiling``.
+    DataFrame with one row per ROI (6) and columns ``roi, r, reliability, ceiling, normalised_r``.
     """
     start = time.perf_counter()
     data, notes = _captured(load_alice, resolution=resolution, root=root)
@@ -222,8 +216,8 @@ def run_demo(
     group = zscore_runs(subjects.mean(axis=0), folds)
     r, fit_notes = _captured(cross_validated_r, stimulus_design(data, delays, folds), group, n_folds)
     notes += [f"ridge: {note}" for note in fit_notes]
-    reliability = noise_ceiling(subjects, method="split_half", n_splits=n_splits, random_state=0).reliability
-    table = score_table(data.rois, r, np.array(reliability))
+    ceiling = noise_ceiling(subjects, method="split_half", n_splits=n_splits, random_state=0)
+    table = score_table(data.rois, r, ceiling)
     seconds = time.perf_counter() - start
     description = _describe(data, delays, folds, n_splits)
     out_dir = Path(out_dir)
