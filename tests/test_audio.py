@@ -76,15 +76,19 @@ def write_wav(path, samples, rate=RATE, channels=1):
 
 def manual(am, window_samples, layer):
     """The last output frame of one window, computed directly."""
+    last = None
     if am.feature_extractor is None:
         inputs = {"input_values": torch.from_numpy(window_samples)[None]}
     else:
-        enc = am.feature_extractor([window_samples], sampling_rate=RATE, return_tensors="pt")
+        enc = am.feature_extractor([window_samples], sampling_rate=RATE, return_tensors="pt",
+                                   return_attention_mask=am.whisper)
         key = "input_features" if am.whisper else "input_values"
         inputs = {key: enc[key]}
+        if am.whisper:  # the mel frames that hold sound, then the encoder's stride-2 convolution
+            last = (int(enc["attention_mask"].sum()) - 1) // 2
     with torch.no_grad():
         hidden = am.model(**inputs, output_hidden_states=True).hidden_states[layer][0]
-    return hidden[_last_frame(am, len(window_samples), hidden.shape[0])].numpy()
+    return hidden[hidden.shape[0] - 1 if last is None else last].numpy()
 
 
 def test_read_audio_resamples_and_downmixes(tmp_path):

@@ -90,7 +90,7 @@ def test_matches_himalaya_random_search_on_the_same_ratios_and_folds():
     gammas = band_ratio_candidates(2, n_iter=12, random_state=0)
     alphas = np.logspace(-1, 4, 12)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", UserWarning)
         deltas, dual, cv_scores, best_alphas = solve_multiple_kernel_ridge_random_search(
             np.stack([X1 @ X1.T, X2 @ X2.T]), Y, n_iter=gammas, alphas=alphas, cv=KFold(5), fit_intercept=False,
             return_weights="dual", progress_bar=False, return_alphas=True,

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from cortexscale.data import data_root
+from cortexscale.data import load_alice
 from cortexscale.encoding.ceilings import (
     NoiseCeiling,
     cc_max,
@@ -265,24 +265,16 @@ def test_dispatcher_requires_a_method():
         noise_ceiling(data, method="repeats", n_splits=3)
 
 
-def _load_alice_6mm():
-    folder = data_root() / "alice" / "alice_data_shared" / "6mm"
-    files = sorted(folder.glob("s*-timecourses.txt"), key=lambda p: int(re.search(r"s(\d+)-", p.name).group(1)))
-    names = [p.name.split("-")[0] for p in files]
-    return names, np.stack([np.loadtxt(p) for p in files])
-
-
 def test_alice_group_ceiling():
-    names, data = _load_alice_6mm()
-    assert data.shape == (28, 362, 6)
-    with pytest.warns(UserWarning, match=r"indices \[%d\]" % names.index("s33")):
-        kept, kept_index = drop_empty_subjects(data)
-    assert [names[i] for i in sorted(set(range(28)) - set(kept_index))] == ["s33"]
-    z = (kept - kept.mean(axis=1, keepdims=True)) / kept.std(axis=1, keepdims=True)
+    with pytest.warns(UserWarning, match=r"dropping Alice subject\(s\) \['s33'\]"):
+        alice = load_alice(resolution="6mm")
+    assert alice.responses.shape == (27, 362, 6) and "s33" not in alice.subjects
+    data = alice.responses
+    z = (data - data.mean(axis=1, keepdims=True)) / data.std(axis=1, keepdims=True)
     group = split_half_ceiling(z, n_splits=100, random_state=0)
     loo = leave_one_out_ceiling(z)
-    print("\nsplit-half SB reliability of the 27-subject mean per ROI:", np.round(group, 3))
-    print("leave-one-out r per ROI: min", np.round(loo.min(0), 3), "median", np.round(np.median(loo, 0), 3),
-          "max", np.round(loo.max(0), 3))
-    assert ((group >= 0.3) & (group <= 0.95)).all()
+    # the code gives 0.787 0.647 0.857 0.759 0.687 0.528 (LATL ... LIFG); without the Spearman-Brown step
+    # the half-split correlations are 0.36-0.75, more than the 0.03 allowed here below them
+    np.testing.assert_allclose(group, [0.787, 0.647, 0.857, 0.759, 0.687, 0.528], atol=0.03)
+    np.testing.assert_allclose(np.median(loo, axis=0), [0.341, 0.256, 0.423, 0.281, 0.189, 0.14], atol=0.03)
     assert (group > np.median(loo, axis=0)).all()

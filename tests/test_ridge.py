@@ -189,10 +189,13 @@ def test_eigh_failure_falls_back_with_a_warning(monkeypatch):
 
 
 def test_saturation_warning_counts_targets():
-    X, Y = _problem(100, 10, 6, seed=13, snr=5.0)
-    with pytest.warns(UserWarning, match=r"6 of 6 targets chose the smallest alpha"):
-        m = RidgeCV(alphas=np.logspace(3, 6, 4)).fit(X, Y)
-    assert m.n_saturated_ == (6, 0) or m.n_saturated_[0] == 6
+    X, signal = _problem(100, 10, 3, seed=13, snr=5.0)
+    noise = np.random.default_rng(13).standard_normal((100, 3))
+    Y = np.c_[signal, noise]  # strong signal wants the least shrinkage; pure noise (by MSE) the most
+    with pytest.warns(UserWarning, match=r"3 of 6 targets chose the smallest alpha \(100\) and 3 the largest"):
+        m = RidgeCV(alphas=np.logspace(2, 6, 5), scoring="neg_mse").fit(X, Y)
+    assert m.n_saturated_ == (3, 3)
+    np.testing.assert_array_equal(m.alpha_, [1e2] * 3 + [1e6] * 3)
 
 
 def test_constant_target_scores_nan_and_does_not_crash():
@@ -255,7 +258,9 @@ def test_method_follows_the_shape():
     assert RidgeCV().fit(X, Y).method_ == "primal"
     boot = Bootstrap(n_boots=2, chunk_len=10)
     assert RidgeCV(cv=[(np.arange(0, 100), np.arange(150, 200))]).fit(X, Y).method_ == "general"
-    assert RidgeCV(cv=boot).fit(X, Y).method_ in ("dual", "primal")
+    assert RidgeCV(cv=boot).fit(X, Y).method_ == "primal"  # 200 samples, 20 features
+    X, Y = _problem(60, 200, 3, seed=18)
+    assert RidgeCV(cv=boot).fit(X, Y).method_ == "dual"
 
 
 def test_svd_fallback_when_float64_eigh_fails_too(monkeypatch):
