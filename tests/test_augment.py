@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cortexscale.train.augment import AUGREG_LEVELS, REGULARIZATION_AXES, AugReg, augreg_policy, mixup
+from cortexscale.train.augment import AUGREG_LEVELS, AugReg, augreg_policy, mixup
 
 PAPER = {  # Steiner et al. 2021, table of augmentation levels: (RandAugment layers, magnitude), Mixup alpha
     "none": (None, 0.0), "light1": ((2, 0), 0.0), "light2": ((2, 10), 0.2), "medium1": ((2, 15), 0.2),
@@ -95,10 +95,6 @@ def test_bad_input_is_named():
         AugReg("light2")(images())
     with pytest.raises(ValueError, match=r"batch\['image'\] must be \(B, 3, H, W\), got \(2, 1, 8, 8\)"):
         AugReg("light1")({"image": torch.zeros(2, 1, 8, 8)})
-
-
-def test_regularization_axes():
-    assert REGULARIZATION_AXES == {"dropout": (0.0, 0.1), "drop_path": (0.0, 0.1), "weight_decay": (0.03, 0.1)}
 
 
 def _level_params(op: str, m: float) -> dict:

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from cortexscale.study import StudyFileError, grid, load_study, parse_study
+from cortexscale.study import SWEEPS, StudyFileError, grid, load_study, parse_study, plan_study
 
 GOOD = """\
 name: s
@@ -59,3 +59,48 @@ def test_grid_is_the_product_of_the_axes_last_fastest():
     assert grid({}) == [{}]
     assert grid({"a": [1, 2], "b": ["x", "y"]}) == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"},
                                                     {"a": 2, "b": "y"}]
+
+
+VIT = """\
+name: s
+datasets:
+  - {name: sim, loader: simulated}
+models:
+  - family: vit
+    name: vit
+"""
+
+
+def test_a_sweep_gives_its_axes_and_axes_override_them():
+    spec = parse_study(VIT + "    sweep: [augreg-levels, augreg-regularization]\n    axes: {dropout: [0.1]}\n")
+    axes = spec.models[0].axes
+    assert axes["augreg"] == ["none", "light1", "light2", "medium1", "medium2", "strong1", "strong2"]
+    assert axes["dropout"] == [0.1] and axes["drop_path"] == [0.0, 0.1] and axes["weight_decay"] == [0.03, 0.1]
+    assert len(grid(axes)) == 7 * 1 * 2 * 2
+    resolved = spec.resolved()
+    assert parse_study(yaml.safe_dump(resolved)).resolved() == resolved
+
+
+def test_a_sweep_plans_the_same_tasks_as_its_axes_written_out():
+    named = plan_study(parse_study(VIT + "    sweep: augreg-transfer\n"))
+    written = plan_study(parse_study(VIT + "    axes: {transfer: [scratch, finetune]}\n"))
+    assert [t.key for t in named.tasks] == [t.key for t in written.tasks]
+
+
+@pytest.mark.parametrize("sweep, match", [
+    ("nope", r"<study>:7: models.0.sweep: unknown sweep 'nope'; sweeps are \['augreg-levels'"),
+    ("[augreg-levels, augreg-levels]", r"sweep 'augreg-levels' sets axis 'augreg' again"),
+])
+def test_bad_sweeps_are_named(sweep, match):
+    with pytest.raises(StudyFileError, match=match):
+        parse_study(VIT + f"    sweep: {sweep}\n")
+
+
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_every_sweep_plans_on_its_family(name):
+    family = "vit" if name.startswith("augreg") else "videogpt"
+    plan = plan_study(parse_study(VIT.replace("family: vit", f"family: {family}") + f"    sweep: {name}\n"))
+    axis, values = next(iter(SWEEPS[name].items()))
+    trained = [t.settings["axes"] for t in plan.of_kind("train") if not t.settings["axes"].get("upstream")]
+    assert sorted(map(str, {point[axis] for point in trained})) == sorted(map(str, values))
+    assert len(trained) == len(grid(SWEEPS[name]))

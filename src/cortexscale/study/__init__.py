@@ -8,6 +8,7 @@ from .run import StudyRun, default_out, read_results, run_study
 from .spec import StudyFileError, StudySpec, grid, load_study, parse_study
 from .stages.collect import summarise
 from .store import StudyFolder, StudyLockedError
+from .sweeps import SWEEPS, sweep_axes
 from .tasks import STAGES, Task, make_task
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Plan",
     "RayExecutor",
     "STAGES",
+    "SWEEPS",
     "StudyFileError",
     "StudyFolder",
     "StudyLockedError",
@@ -32,4 +34,5 @@ __all__ = [
     "read_results",
     "run_study",
     "summarise",
+    "sweep_axes",
 ]

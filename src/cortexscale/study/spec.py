@@ -40,6 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..runtime import resolve_device, resolve_precision
+from .sweeps import sweep_axes
 
 __all__ = [
     "AlignmentSpec",
@@ -168,7 +169,32 @@ class TokenizerSpec(_Spec):
     frames: int | None = Field(default=None, gt=0)
 
 
-class VideoGPTSpec(_ModelSpec):
+class _TrainableSpec(_ModelSpec):
+    """A grid of trained models: ``sweep`` names sweeps of :data:`cortexscale.study.sweeps.SWEEPS` whose axes
+    come first; ``axes`` adds to them and overrides an axis of the same name."""
+
+    sweep: str | list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sweep_axes(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("sweep"), (str, list)):
+            try:
+                axes = sweep_axes(data["sweep"])
+            except ValueError:
+                return data  # refused by the field's own check, which names the line of `sweep`
+            data = {**data, "axes": {**axes, **(data.get("axes") or {})}}
+        return data
+
+    @field_validator("sweep")
+    @classmethod
+    def _known_sweeps(cls, names):
+        if names is not None:
+            sweep_axes(names)
+        return names
+
+
+class VideoGPTSpec(_TrainableSpec):
     """A grid of video GPTs over one tokenizer, trained on the first ``frames`` frames of the video.
 
     Axes: any :class:`~cortexscale.models.VideoGPTConfig` field (hidden, layers, heads, ...), ``frames``
@@ -192,7 +218,7 @@ class VideoGPTSpec(_ModelSpec):
         return _check_axes(axes, known, "videogpt")
 
 
-class ViTSpec(_ModelSpec):
+class ViTSpec(_TrainableSpec):
     """A grid of ViTs (AugReg's recipes) trained to classify procedural game frames by scene palette.
 
     Axes: ``variant`` ("Ti/16", ...), ``augreg`` (a level of :data:`cortexscale.train.AUGREG_LEVELS`),

@@ -4,7 +4,7 @@ Checkpoints are read with :mod:`cortexscale.models` (``load_pretrained``, ``load
 ``list_checkpoints``), which owns the folder format; this package writes them.
 """
 
-from .augment import AUGREG_LEVELS, REGULARIZATION_AXES, AugReg
+from .augment import AUGREG_LEVELS, AugReg
 from .checkpoint import save_checkpoint
 from .config import TrainConfig, resolve_steps
 from .loop import TensorDictDataset, TrainResult, evaluate, param_groups, train
@@ -14,7 +14,6 @@ from .transfer import finetune, from_scratch, load_for_transfer, select_best_che
 __all__ = [
     "AUGREG_LEVELS",
     "AugReg",
-    "REGULARIZATION_AXES",
     "TensorDictDataset",
     "TrainConfig",
     "TrainResult",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AUGREG_LEVELS", "REGULARIZATION_AXES", "AugReg", "AugRegLevel", "augreg_policy", "mixup"]
+__all__ = ["AUGREG_LEVELS", "AugReg", "AugRegLevel", "augreg_policy", "mixup"]
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,6 @@ AUGREG_LEVELS = {
     "strong1": AugRegLevel((2, 20), 0.5),
     "strong2": AugRegLevel((2, 20), 0.8),
 }
-
-REGULARIZATION_AXES = {"dropout": (0.0, 0.1), "drop_path": (0.0, 0.1), "weight_decay": (0.03, 0.1)}
-
 
 def augreg_policy() -> list:
     """kornia RandAugment policy with big_vision's op set and level-30 ranges (see the module docstring)."""
