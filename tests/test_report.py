@@ -115,16 +115,30 @@ def pixels(png: bytes) -> np.ndarray:
     return matplotlib.image.imread(io.BytesIO(png), format="png")
 
 
+def write_atlas(path, labels=8):
+    """A 12^3 labels image at 12 mm in MNI space: label k fills the k-th block of 3 x 6 x 6 voxels."""
+    import nibabel as nib
+
+    data = np.zeros((12, 12, 12), np.int16)
+    for k in range(1, labels + 1):
+        x, y, z = (k - 1) % 4, (k - 1) // 4 % 2, 0
+        data[3 * x:3 * x + 3, 6 * y:6 * y + 6, 3 + 6 * z:9 + 6 * z] = k
+    affine = np.diag([12.0, 12.0, 12.0, 1.0])
+    affine[:3, 3] = -66.0
+    nib.save(nib.Nifti1Image(data, affine), path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     folder = synthetic_study(tmp_path_factory.mktemp("study") / "synthetic")
-    return write_report(folder, n_boot=40)
+    return write_report(folder, n_boot=40, atlas=write_atlas(folder.parent / "atlas.nii.gz"))
 
 
 def test_every_figure_loads_in_a_browser_and_is_not_blank(report):
     html = report.read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) >= 7 and "could not be drawn" not in html
+    assert len(images) >= 8 and "could not be drawn" not in html and "best r per target on the brain" in html
     for data in images:
         image = pixels(base64.b64decode(data))
         assert image.shape[0] > 100 and image[..., :3].std() > 0.05
@@ -168,3 +182,20 @@ def test_a_study_without_results_still_gets_a_page(tmp_path):
     folder.mkdir()
     html = write_report(folder).read_text()
     assert "has no results.parquet: run the study first" in html and "<h1>cortexscale study: empty</h1>" in html
+
+
+def test_target_volume_places_parcels_and_voxels(tmp_path):
+    import nibabel as nib
+
+    atlas = nib.load(write_atlas(tmp_path / "atlas.nii.gz", labels=3))
+    labels = np.asarray(atlas.dataobj)
+    values = pd.Series({"parcel_1": 0.5, "parcel_3": 0.25, "parcel_0": 9.0, "LATL": 9.0, "parcel_7": 9.0})
+    volume = figures.target_volume(values, atlas)
+    np.testing.assert_array_equal(volume[labels == 1], 0.5)
+    np.testing.assert_array_equal(volume[labels == 3], 0.25)
+    assert (volume[(labels != 1) & (labels != 3)] == 0).all()
+    voxels = figures.target_volume(pd.Series({"voxel_1_2_3": 0.7, "voxel_11_0_0": 0.1, "voxel_12_0_0": 9.0}), atlas)
+    assert voxels[1, 2, 3] == pytest.approx(0.7) and voxels[11, 0, 0] == pytest.approx(0.1)
+    assert np.count_nonzero(voxels) == 2
+    with pytest.raises(ValueError, match=r"none of the 2 targets \(first 'LATL'\) is a parcel_<label>"):
+        figures.target_volume(pd.Series({"LATL": 0.3, "RATL": 0.2}), atlas)

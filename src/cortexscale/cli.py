@@ -137,7 +137,8 @@ def results(study_dir: Path = typer.Argument(..., help="A study folder."),
 @app.command()
 def report(study_dir: Path = typer.Argument(..., help="A study folder."),
            n_boot: int = typer.Option(300, "--n-boot", help="Bootstrap resamples of every fit."),
-           atlas: Path = typer.Option(None, "--atlas", help="NIfTI atlas whose labels are the targets (brain maps).")):
+           atlas: Path = typer.Option(None, "--atlas", help="NIfTI atlas (targets parcel_<label>) or mask "
+                                                            "(targets voxel_<i>_<j>_<k>) for brain maps.")):
     """Write the study's report (fits, frontier, effects, figures) to STUDY_DIR/report/index.html.
 
     Example: cortexscale report studies/videogpt-scaling

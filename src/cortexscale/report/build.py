@@ -279,7 +279,7 @@ def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, atlas) -
         section.figure(lambda: figures.data_scaling(summary), "score by amount of fMRI training data")
     section.figure(lambda: figures.normalised_scores(results), "ceiling-normalised r per target (r / ceiling)")
     if atlas is not None:
-        section.figure(lambda: figures.brain_map(model_points(results), atlas), "best r per parcel")
+        section.figure(lambda: figures.brain_map(model_points(results), atlas), "best r per target on the brain")
 
 
 def _about(page: Page, folder: Path) -> None:
@@ -304,8 +304,8 @@ def _study_name(folder: Path) -> str:
 def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> Path:
     """Write ``<study_dir>/report/index.html`` from the study's results and return its path.
 
-    ``n_boot``: bootstrap resamples of every fit; ``atlas``: a NIfTI whose labels are the targets (parcels
-    named ``parcel_<label>``), for brain maps.
+    ``n_boot``: bootstrap resamples of every fit; ``atlas``: the dataset's atlas (targets named
+    ``parcel_<label>``) or mask (targets ``voxel_<i>_<j>_<k>``) NIfTI, for a brain map.
     """
     folder = Path(study_dir)
     results, summary = _read(folder, "results.parquet"), _read(folder, "summary.parquet")

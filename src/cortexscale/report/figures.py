@@ -6,6 +6,8 @@ training size, ..., with ``mean_r``, ``max_r``, ``mean_normalised_r`` ...); ``re
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -193,21 +195,42 @@ def effects_plot(effects: pd.DataFrame):
     return fig
 
 
+def target_volume(values: pd.Series, image) -> np.ndarray:
+    """A volume (the image's 3-D shape) holding each target's value where the target lies: a target named
+    ``parcel_<label>`` fills that label's voxels of the atlas ``image`` (label 0 is background), one named
+    ``voxel_<i>_<j>_<k>`` (a mask's voxels, as :mod:`cortexscale.data.bids` names them) fills that voxel; other
+    voxels are 0. Raises when no target lies in the image. ``values``: index = target names."""
+    labels = np.asarray(image.dataobj)
+    volume = np.zeros(labels.shape[:3], dtype=np.float32)
+    placed = 0
+    for target, value in values.items():
+        parcel = re.fullmatch(r"parcel_(\d+)", str(target))
+        voxel = re.fullmatch(r"voxel_(\d+)_(\d+)_(\d+)", str(target))
+        if parcel and int(parcel.group(1)) != 0:
+            region = labels == int(parcel.group(1))
+            volume[region] = value
+            placed += bool(region.any())
+        elif voxel and all(int(i) < n for i, n in zip(voxel.groups(), volume.shape)):
+            volume[tuple(int(i) for i in voxel.groups())] = value
+            placed += 1
+    if not placed:
+        raise ValueError(f"none of the {len(values)} targets (first {str(values.index[0])!r}) is a parcel_<label> "
+                         f"of the atlas or a voxel_<i>_<j>_<k> inside the image of shape {volume.shape}")
+    return volume
+
+
 def brain_map(results: pd.DataFrame, atlas, score: str = "r"):
-    """The best fit's score per parcel on the dataset's atlas (targets named ``parcel_<label>``), on glass
-    brains (nilearn)."""
+    """The best fit's score per target on glass brains (nilearn): ``atlas`` is the dataset's atlas (targets
+    ``parcel_<label>``) or mask (targets ``voxel_<i>_<j>_<k>``); see :func:`target_volume`."""
     import nibabel as nib
     from nilearn import plotting
 
     image = nib.load(str(atlas))
-    labels = np.asarray(image.dataobj).astype(int)
-    top = results.groupby("target")[score].max()
-    values = np.zeros(labels.shape, dtype=np.float32)
-    for target, value in top.items():
-        if str(target).startswith("parcel_"):
-            values[labels == int(str(target).split("_", 1)[1])] = value
+    volume = target_volume(results.groupby("target")[score].max(), image)
     plt = _plt()
     fig = plt.figure(figsize=(8, 3))
-    plotting.plot_glass_brain(nib.Nifti1Image(values, image.affine), figure=fig, colorbar=True, plot_abs=False,
-                              title=f"best {score} per parcel")
+    shown = volume[volume != 0]
+    plotting.plot_glass_brain(nib.Nifti1Image(volume, image.affine), figure=fig, colorbar=True, plot_abs=False,
+                              symmetric_cbar=False, vmin=float(shown.min()), vmax=float(shown.max()),
+                              cmap="viridis", title=f"best {score} per target")
     return fig
