@@ -199,3 +199,23 @@ def test_target_volume_places_parcels_and_voxels(tmp_path):
     assert np.count_nonzero(voxels) == 2
     with pytest.raises(ValueError, match=r"none of the 2 targets \(first 'LATL'\) is a parcel_<label>"):
         figures.target_volume(pd.Series({"LATL": 0.3, "RATL": 0.2}), atlas)
+
+
+def test_an_axis_the_report_has_never_heard_of_is_kept_apart_and_compared(tmp_path):
+    folder = synthetic_study(tmp_path / "study")
+    results = pd.read_parquet(folder / "results.parquet")
+    dropped = results.assign(dropout=0.1, r=results["r"] - 0.02)
+    results = pd.concat([results.assign(dropout=0.0), dropped], ignore_index=True)
+    results["normalised_r"] = results["r"] / results["ceiling"]
+    results.to_parquet(folder / "results.parquet", index=False)
+    summarise(results).to_parquet(folder / "summary.parquet", index=False)
+    assert figures.axis_columns(results) == ["hidden", "frames", "precision", "dropout"]
+    html = write_report(folder, n_boot=20).read_text()
+    assert "could not be drawn" not in html
+    tables = html_tables(html)
+    effects = next(t for t in tables if "factor" in t.columns).set_index("factor")
+    assert float(effects.loc["dropout", "baseline"]) == 0 and float(effects.loc["dropout", "level"]) == 0.1
+    assert effects.loc["dropout", "effect"] == pytest.approx(-0.02, abs=1e-3)
+    overview = tables[0]
+    assert "dropout" in overview.columns and len(overview) == 2 * len(overview.drop_duplicates(
+        [c for c in overview.columns if c not in ("dropout", "mean_r", "max_r", "mean_normalised_r")]))

@@ -58,7 +58,7 @@ def _read(folder: Path, name: str) -> pd.DataFrame | None:
 
 def model_points(results: pd.DataFrame) -> pd.DataFrame:
     """Per-target rows of every feature model at its best layer and each subject's largest fMRI size."""
-    keys = [c for c in results.columns if c in ("dataset", "model", *figures.AXIS_COLUMNS)]
+    keys = figures.model_keys(results)
     largest = results["n_train_trs"] == results.groupby("subject")["n_train_trs"].transform("max")
     top = results[largest]
     means = top.groupby([*keys, "layer"], dropna=False)[SCORE].mean().reset_index()
@@ -186,6 +186,24 @@ def _extrapolation(page: Page, points: pd.DataFrame) -> None:
         section.table(check.assign(family=name))
 
 
+def _factors(points: pd.DataFrame) -> list[tuple[str, object]]:
+    """Every swept axis but the seed, with its baseline level; None for a numeric axis summarised as a gain
+    per decade (the size and data axes, and any positive axis of 3 or more values)."""
+    out = []
+    for factor in figures.axis_columns(points):
+        values = points[factor].dropna()
+        if factor == "seed" or values.nunique() < 2:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(values) and bool((values > 0).all())
+        if factor in _SLOPE_FACTORS or (numeric and values.nunique() >= 3):
+            out.append((factor, None))
+        elif factor in _EFFECT_FACTORS and (values == _EFFECT_FACTORS[factor]).any():
+            out.append((factor, _EFFECT_FACTORS[factor]))
+        else:
+            out.append((factor, sorted(values.unique())[0]))
+    return out
+
+
 def _effects(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
     from ..scaling import effect_summary, slope_summary
 
@@ -194,21 +212,17 @@ def _effects(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
                  "its baseline (or, for numeric axes, the gain per decade within pairs that differ only in that "
                  "axis), with a 95% bootstrap interval and a paired sign-flip permutation p-value over subjects.")
     rows = []
-    for factor, baseline in _EFFECT_FACTORS.items():
-        if factor in points and points[factor].nunique() > 1:
-            pairs = [c for c in points.columns if c in figures.AXIS_COLUMNS and c != factor] + ["model"]
-            table = _guard(section, f"{factor} effect", lambda f=factor, b=baseline, p=pairs: effect_summary(
-                points[points[f].notna()], f, score=SCORE, baseline=b, pairs_by=p, n_boot=n_boot, seed=seed))
-            if table is not None:
-                rows.append(table)
-    for factor in _SLOPE_FACTORS:
-        if factor in points and points[factor].nunique() > 1:
-            pairs = [c for c in points.columns if c in figures.AXIS_COLUMNS and c != factor] + ["model"]
-            table = _guard(section, f"{factor} slope", lambda f=factor, p=pairs: slope_summary(
-                points[points[f].notna()], f, score=SCORE, pairs_by=p, n_boot=n_boot, seed=seed).assign(
-                    level="per decade", baseline=""))
-            if table is not None:
-                rows.append(table)
+    for factor, baseline in _factors(points):
+        pairs = [c for c in figures.axis_columns(points) if c != factor] + ["model"]
+        data = points[points[factor].notna()]
+        if baseline is None:
+            table = _guard(section, f"{factor} slope", lambda f=factor, d=data, p=pairs: slope_summary(
+                d, f, score=SCORE, pairs_by=p, n_boot=n_boot, seed=seed).assign(level="per decade", baseline=""))
+        else:
+            table = _guard(section, f"{factor} effect", lambda f=factor, d=data, b=baseline, p=pairs: effect_summary(
+                d, f, score=SCORE, baseline=b, pairs_by=p, n_boot=n_boot, seed=seed))
+        if table is not None:
+            rows.append(table)
     if not rows:
         section.note("The sweep has no axis with more than one value to compare.")
         return
@@ -227,7 +241,7 @@ def _precision(page: Page, results: pd.DataFrame, summary: pd.DataFrame, folder:
     if meta.empty:
         section.note("no training records found")
         return
-    keys = [c for c in meta.columns if c in figures.AXIS_COLUMNS and c != "precision"] + ["model"]
+    keys = [c for c in figures.axis_columns(meta) if c not in ("precision", "val_loss")] + ["model"]
     score = model_points(results).groupby([*keys, "precision"], dropna=False)[SCORE].mean().rename("mean_r")
     table = meta.merge(score.reset_index(), on=[*keys, "precision"], how="left")
     paired = table.groupby(keys, dropna=False)["precision"].transform("nunique") > 1
@@ -261,11 +275,14 @@ def _overview(page: Page, results: pd.DataFrame, summary: pd.DataFrame) -> None:
     fits = len(summary)
     section.text(f"{results['model'].nunique()} feature model(s) ({fits} fits over {results['subject'].nunique()} "
                  f"subject(s), {results['target'].nunique()} target(s), layers and fMRI training sizes).")
-    best = summary.loc[summary.groupby([c for c in summary.columns if c in ("model", *figures.AXIS_COLUMNS)],
-                                       dropna=False)["mean_r"].idxmax()]
-    columns = [c for c in ("model", *figures.AXIS_COLUMNS, "layer", "params", "mean_r", "max_r",
-                           "mean_normalised_r") if c in best]
-    section.table(best[columns].sort_values("mean_r", ascending=False).head(40))
+    section.text("Each feature model at its best layer and largest fMRI training size; scores are means over "
+                 "subjects of each subject's mean and max over targets.")
+    keys = figures.model_keys(summary)
+    scores = [c for c in ("mean_r", "max_r", "mean_normalised_r") if c in summary]
+    best = figures.best_layer(summary)
+    best = best[best["n_train_trs"] == best.groupby("subject")["n_train_trs"].transform("max")]
+    best = best.groupby([*keys, "layer", "params"], dropna=False)[scores].mean()
+    section.table(best.reset_index().sort_values("mean_r", ascending=False).head(40))
 
 
 def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, atlas) -> None:

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["brain_map", "data_scaling", "layer_profiles", "normalised_scores", "model_label", "scaling_curves",
+__all__ = ["axis_columns", "brain_map", "model_keys", "data_scaling", "layer_profiles", "normalised_scores", "model_label", "scaling_curves",
            "frontier_plot", "extrapolation_plot", "effects_plot"]
 
 SUBJECT_COLOURS = "tab10"
@@ -26,13 +26,28 @@ def _plt():
     return plt
 
 
-AXIS_COLUMNS = ("hidden", "layers", "heads", "frames", "precision", "seed", "variant", "augreg", "images", "transfer")
+FIXED_COLUMNS = frozenset({
+    "dataset", "subject", "target", "family", "model", "layer", "fmri_size", "fmri_unit", "n_train_trs", "evaluation",
+    "r", "r2", "alpha", "ceiling", "normalised_r", "params", "params_non_embedding", "train_data", "train_flops",
+    "train_seconds"})
+"""Columns of a results or summary table that every study has; the others (bar the ``*_r`` summaries) are the
+values of the sweep's axes."""
 
 
-def model_label(row) -> str:
-    """A short name of a feature model: its name and the grid values that set it apart."""
+def axis_columns(table: pd.DataFrame) -> list[str]:
+    """The columns of ``table`` that hold sweep axes (hidden, frames, augreg, patch, dropout, ...), in order."""
+    return [c for c in table.columns if c not in FIXED_COLUMNS and not str(c).endswith("_r")]
+
+
+def model_keys(table: pd.DataFrame) -> list[str]:
+    """The columns that tell one feature model from another: dataset, model name and every sweep axis."""
+    return [c for c in ("dataset", "model") if c in table.columns] + axis_columns(table)
+
+
+def model_label(row, axes) -> str:
+    """A short name of a feature model: its name and the values of ``axes`` that set it apart."""
     parts = [str(row["model"])]
-    for column in AXIS_COLUMNS:
+    for column in axes:
         value = row.get(column) if hasattr(row, "get") else getattr(row, column, None)
         if value is not None and not (isinstance(value, float) and np.isnan(value)):
             parts.append(f"{column}={value:g}" if isinstance(value, float) else f"{column}={value}")
@@ -40,7 +55,8 @@ def model_label(row) -> str:
 
 
 def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary.assign(label=[model_label(row) for _, row in summary.iterrows()])
+    axes = axis_columns(summary)
+    return summary.assign(label=[model_label(row, axes) for _, row in summary.iterrows()])
 
 
 def layer_profiles(summary: pd.DataFrame, score: str = "mean_r"):
@@ -95,7 +111,7 @@ def data_scaling(summary: pd.DataFrame, score: str = "mean_r", layer_of: dict | 
 def best_layer(summary: pd.DataFrame, score: str = "mean_r") -> pd.DataFrame:
     """For each feature model, only the rows of the layer with the best score (mean over subjects, at the
     largest fMRI training size): the layer a scaling law is fitted on."""
-    keys = [c for c in summary.columns if c in ("dataset", "model", *AXIS_COLUMNS)]
+    keys = model_keys(summary)
     top = _largest_fmri(summary).groupby([*keys, "layer"], dropna=False)[score].mean().reset_index()
     best = top.loc[top.groupby(keys, dropna=False)[score].idxmax(), [*keys, "layer"]]
     return summary.merge(best, on=[*keys, "layer"], how="inner")
@@ -107,7 +123,7 @@ def normalised_scores(results: pd.DataFrame):
     table = results[np.isfinite(results["normalised_r"])]
     if table.empty:
         raise ValueError("no target has a positive noise ceiling, so no normalised score can be shown")
-    keys = [c for c in table.columns if c in ("dataset", "model", *AXIS_COLUMNS)]
+    keys = model_keys(table)
     fits = table.groupby([*keys, "layer", "subject", "n_train_trs"], dropna=False)["r"].mean().reset_index()
     chosen = best_layer(fits.rename(columns={"r": "mean_r"}), "mean_r")[[*keys, "layer"]].drop_duplicates()
     table = _with_labels(table.merge(chosen, on=[*keys, "layer"]))
