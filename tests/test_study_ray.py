@@ -47,3 +47,16 @@ def test_ray_runs_a_study_and_survives_a_killed_worker(cluster, tmp_path):
     pd.testing.assert_frame_equal(remote.results, local.results, rtol=1e-4)
     again = run_study(study, out=tmp_path / "ray", executor="ray", progress=False)
     assert again.summary.ran == []
+
+
+def test_ray_options_give_gpus_to_accelerated_stages_of_cuda_studies():
+    from cortexscale.study.executors import ray_options
+
+    assert ray_options("train", "auto") == {"num_cpus": 1.0, "num_gpus": 0.0}
+    assert ray_options("train", "cuda:1") == {"num_cpus": 1.0, "num_gpus": 1.0}
+    assert ray_options("collect", "cuda") == {"num_cpus": 1.0, "num_gpus": 0.0}
+    assert {kind for kind in ("video", "tokenizer", "tokens", "train", "features", "ceiling", "fit", "collect")
+            if ray_options(kind, "cuda")["num_gpus"]} == {"tokenizer", "tokens", "train", "features", "fit"}
+    resources = {"train": {"cpus": 4, "gpus": None, "memory_gb": 1.5}, "fit": {"gpus": 0.25}}
+    assert ray_options("train", "cuda", resources) == {"num_cpus": 4.0, "num_gpus": 1.0, "memory": 1610612736}
+    assert ray_options("fit", "cpu", resources) == {"num_cpus": 1.0, "num_gpus": 0.25}

@@ -104,3 +104,29 @@ def test_every_sweep_plans_on_its_family(name):
     trained = [t.settings["axes"] for t in plan.of_kind("train") if not t.settings["axes"].get("upstream")]
     assert sorted(map(str, {point[axis] for point in trained})) == sorted(map(str, values))
     assert len(trained) == len(grid(SWEEPS[name]))
+
+
+def test_resources_are_checked_and_do_not_change_task_keys():
+    spec = parse_study(GOOD + "resources:\n  train: {gpus: 1, cpus: 4, memory_gb: 16}\n  fit: {gpus: 0.25}\n")
+    assert spec.resources["train"].memory_gb == 16 and spec.resources["fit"].cpus is None
+    assert [t.key for t in plan_study(spec).tasks] == [t.key for t in plan_study(parse_study(GOOD)).tasks]
+    with pytest.raises(StudyFileError, match=r"<study>:\d+: resources: .*unknown stage\(s\) \['trian'\]"):
+        parse_study(GOOD + "resources:\n  trian: {gpus: 1}\n")
+    with pytest.raises(StudyFileError, match=r"resources.train.gpus: Input should be greater than or equal to 0"):
+        parse_study(GOOD + "resources:\n  train: {gpus: -1}\n")
+
+
+def test_a_cuda_study_parses_on_a_machine_without_cuda_and_a_local_run_refuses_it(tmp_path, monkeypatch):
+    import torch
+
+    from cortexscale.study import run_study
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    spec = parse_study(GOOD.replace("name: s\n", "name: s\ndevice: cuda\n"))
+    assert spec.device == "cuda"
+    with pytest.raises(StudyFileError, match=r"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'"):
+        parse_study(GOOD.replace("name: s\n", "name: s\ndevice: gpu\n"))
+    with pytest.raises(ValueError, match="asks for CUDA, but torch sees no CUDA device"):
+        run_study(spec, out=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

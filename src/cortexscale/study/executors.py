@@ -167,12 +167,27 @@ def _limit_threads(threads: int) -> None:
     threadpool_limits(limits=threads)
 
 
-class RayExecutor:
-    """Tasks as Ray tasks on a cluster (``address``; None starts a local one), with each stage's CPUs and GPUs
-    as resources; a task whose worker dies is retried up to ``max_retries`` times."""
+def ray_options(kind: str, device: str, resources: dict | None = None) -> dict:
+    """Ray task options of one task of ``kind``: ``num_cpus`` (default 1), ``num_gpus`` (default 1 for the
+    accelerated stages of a study on a CUDA device, else 0) and ``memory`` in bytes (none by default), each
+    overridden by ``resources[kind]`` (``{"cpus": n, "gpus": n, "memory_gb": x}``, the study's ``resources``)."""
+    cuda = str(device).strip().lower().startswith("cuda")
+    given = {k: v for k, v in ((resources or {}).get(kind) or {}).items() if v is not None}
+    options = {"num_cpus": float(given.get("cpus", 1)),
+               "num_gpus": float(given.get("gpus", 1 if cuda and STAGES[kind].accelerated else 0))}
+    if "memory_gb" in given:
+        options["memory"] = int(given["memory_gb"] * 2**30)
+    return options
 
-    def __init__(self, address: str | None = None, max_retries: int = 2, num_cpus: int | None = None):
+
+class RayExecutor:
+    """Tasks as Ray tasks on a cluster (``address``; None starts a local one), each asking for the CPUs, GPUs
+    and memory of :func:`ray_options`; a task whose worker dies is retried up to ``max_retries`` times."""
+
+    def __init__(self, address: str | None = None, max_retries: int = 2, num_cpus: int | None = None,
+                 resources: dict | None = None):
         self.address, self.max_retries, self.num_cpus = address, max_retries, num_cpus
+        self.resources = resources
         self._remote = None
 
     def __enter__(self):
@@ -191,8 +206,7 @@ class RayExecutor:
         return None
 
     def submit(self, root, task: Task, device: str):
-        resources = STAGES[task.kind].resources
-        options = {"num_cpus": resources.get("cpus", 1), "num_gpus": resources.get("gpus", 0)}
+        options = ray_options(task.kind, device, self.resources)
         return self._remote.options(**options).remote(str(root), task, device)
 
     def wait(self, handles: list) -> list:

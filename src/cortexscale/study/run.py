@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._io import atomic_path
+from ..runtime import resolve_device
 from .executors import EXECUTORS, Summary, run_tasks
 from .plan import Plan, plan_study
 from .spec import StudySpec, load_study
@@ -67,6 +68,8 @@ def run_study(study, out=None, executor: str = "local", jobs: int = 1, address: 
     spec = study if isinstance(study, StudySpec) else load_study(study)
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {sorted(EXECUTORS)}, got {executor!r}")
+    if executor == "local":
+        resolve_device(spec.device)  # a CUDA study on a machine without CUDA stops here, not in every task
     folder = StudyFolder(out if out is not None else default_out(spec))
     folder.check_owner(spec.name)
     with folder.lock():
@@ -78,7 +81,8 @@ def run_study(study, out=None, executor: str = "local", jobs: int = 1, address: 
             data.check()
         folder.write_header(spec.resolved(), plan.tasks)
         folder.sweep_debris()
-        runner = EXECUTORS[executor](jobs) if executor == "local" else EXECUTORS[executor](address, max_retries)
+        runner = EXECUTORS[executor](jobs) if executor == "local" else EXECUTORS[executor](
+            address, max_retries, resources=spec.resolved()["resources"])
         summary = run_tasks(plan.tasks, folder, runner, spec.device, progress)
         _publish(folder, plan)
     return StudyRun(spec, folder, plan, summary)

@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..runtime import resolve_device, resolve_precision
+from ..runtime import resolve_precision
 from .sweeps import sweep_axes
 
 __all__ = [
@@ -308,6 +308,16 @@ class ScoringSpec(_Spec):
     rois: dict[str, list[str]] = {}
 
 
+class ResourceSpec(_Spec):
+    """What each task of one stage asks a Ray cluster for (the local executor ignores it): CPUs, GPUs (a
+    fraction shares one) and memory in GiB. Unset fields keep their defaults: 1 CPU; a GPU for the stages that
+    run on the study's device (train, tokenizer, tokens, features, fit) when ``device`` is CUDA, else none."""
+
+    cpus: float | None = Field(default=None, gt=0)
+    gpus: float | None = Field(default=None, ge=0)
+    memory_gb: float | None = Field(default=None, gt=0)
+
+
 class StudySpec(_Spec):
     """A whole study; see the module docstring for the file layout."""
 
@@ -322,13 +332,31 @@ class StudySpec(_Spec):
     alignment: AlignmentSpec = AlignmentSpec()
     encoding: EncodingSpec = EncodingSpec()
     scoring: ScoringSpec = ScoringSpec()
+    resources: dict[str, ResourceSpec] = {}
 
     @field_validator("device")
     @classmethod
     def _device(cls, value):
+        """A device's spelling is checked here; whether it exists, where each task runs (a cluster's driver
+        may have no GPU)."""
+        import torch
+
         if value != "auto":
-            resolve_device(value)
+            try:
+                torch.device(value)
+            except (RuntimeError, TypeError) as err:
+                raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}") from err
         return value
+
+    @field_validator("resources")
+    @classmethod
+    def _stages(cls, resources):
+        from .tasks import STAGES
+
+        unknown = sorted(set(resources) - set(STAGES))
+        if unknown:
+            raise ValueError(f"resources name unknown stage(s) {unknown}; stages are {sorted(STAGES)}")
+        return resources
 
     @model_validator(mode="after")
     def _unique_names(self):

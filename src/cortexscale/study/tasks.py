@@ -21,22 +21,22 @@ __all__ = ["STAGES", "Stage", "Task", "make_task", "stage", "task_key", "topolog
 class Stage:
     """How one kind of task runs: ``run(task, context) -> dict`` writes the task's files into
     ``context.out`` and returns JSON-able results kept in its metadata; ``version`` is bumped whenever the
-    files or results it writes change meaning; ``resources`` are what one task of this kind asks an
-    executor for ({"cpus": n, "gpus": n})."""
+    files or results it writes change meaning; ``accelerated`` stages run on the study's device, so on a
+    CUDA study each of their tasks asks a cluster for a GPU (see :func:`cortexscale.study.executors.ray_options`)."""
 
     run: Callable
     version: int
-    resources: dict = field(default_factory=lambda: {"cpus": 1, "gpus": 0})
+    accelerated: bool = False
 
 
 STAGES: dict[str, Stage] = {}
 """Task kinds by name."""
 
 
-def stage(kind: str, version: int, **resources):
+def stage(kind: str, version: int, accelerated: bool = False):
     """Decorator registering ``run`` as the stage of task kind ``kind``."""
     def add(run: Callable) -> Callable:
-        STAGES[kind] = Stage(run, version, {"cpus": 1, "gpus": 0, **resources})
+        STAGES[kind] = Stage(run, version, accelerated)
         return run
     return add
 

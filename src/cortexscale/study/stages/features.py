@@ -61,7 +61,7 @@ def _video(settings: dict, stimulus, layers: list[int], device: str, inputs: dic
     return feats, onsets, model_sizes(model)
 
 
-@stage("features", version=1)
+@stage("features", version=1, accelerated=True)
 def features(task, context) -> dict:
     s = task.settings
     stimulus = dataset_of(s["dataset"]).stimuli[s["stimulus"]]

@@ -105,7 +105,7 @@ def _by_folds(blocks: list[tuple], folds: int, size, encoding: dict, device: str
         int(np.mean(n_train))
 
 
-@stage("fit", version=1)
+@stage("fit", version=1, accelerated=True)
 def fit(task, context) -> dict:
     s = task.settings
     data = dataset_of(s["dataset"])

@@ -68,7 +68,7 @@ def _fit(model, data, cfg: TrainConfig, out, val=None, augment=None) -> dict:
             "val_loss": result.val.get("val_loss"), "train_loss": result.train_loss}
 
 
-@stage("tokenizer", version=1)
+@stage("tokenizer", version=1, accelerated=True)
 def tokenizer(task, context) -> dict:
     s = task.settings
     store = FrameStore.open(context.inputs["video"] / "frames")
@@ -79,7 +79,7 @@ def tokenizer(task, context) -> dict:
     return _fit(VQVAE(config), store.clips(config.frames, starts=np.sort(starts)), cfg, context.out)
 
 
-@stage("tokens", version=1)
+@stage("tokens", version=1, accelerated=True)
 def tokens(task, context) -> dict:
     store = FrameStore.open(context.inputs["video"] / "frames")
     vqvae = load_pretrained(context.inputs["tokenizer"] / "run", device=context.device).eval()
@@ -153,7 +153,7 @@ def _train_vit(s: dict, context) -> dict:
     return {**result, "train_data": int(len(train_starts)), "precision": cfg.precision}
 
 
-@stage("train", version=1)
+@stage("train", version=1, accelerated=True)
 def train_model(task, context) -> dict:
     s = task.settings
     return (_train_videogpt if s["family"] == "videogpt" else _train_vit)(s, context)
