@@ -231,7 +231,7 @@ def _effects(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
     section.table(effects[["factor", "level", "baseline", "effect", "low", "high", "p_value", "n_units"]])
 
 
-def _precision(page: Page, results: pd.DataFrame, summary: pd.DataFrame, folder: Path) -> None:
+def _precision(page: Page, results: pd.DataFrame, points: pd.DataFrame, folder: Path) -> None:
     if "precision" not in results or results["precision"].nunique() < 2:
         return
     section = page.section("Training precision: time and accuracy")
@@ -242,7 +242,7 @@ def _precision(page: Page, results: pd.DataFrame, summary: pd.DataFrame, folder:
         section.note("no training records found")
         return
     keys = [c for c in figures.axis_columns(meta) if c not in ("precision", "val_loss")] + ["model"]
-    score = model_points(results).groupby([*keys, "precision"], dropna=False)[SCORE].mean().rename("mean_r")
+    score = points.groupby([*keys, "precision"], dropna=False)[SCORE].mean().rename("mean_r")
     table = meta.merge(score.reset_index(), on=[*keys, "precision"], how="left")
     paired = table.groupby(keys, dropna=False)["precision"].transform("nunique") > 1
     if not paired.any():
@@ -285,7 +285,7 @@ def _overview(page: Page, results: pd.DataFrame, summary: pd.DataFrame) -> None:
     section.table(best.reset_index().sort_values("mean_r", ascending=False).head(40))
 
 
-def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, atlas) -> None:
+def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, points: pd.DataFrame, atlas) -> None:
     section = page.section("Layers, fMRI data and noise ceilings")
     if summary["layer"].nunique() > 1:
         section.figure(lambda: figures.layer_profiles(summary), "score by layer (largest fMRI training size)")
@@ -296,7 +296,7 @@ def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, atlas) -
         section.figure(lambda: figures.data_scaling(summary), "score by amount of fMRI training data")
     section.figure(lambda: figures.normalised_scores(results), "ceiling-normalised r per target (r / ceiling)")
     if atlas is not None:
-        section.figure(lambda: figures.brain_map(model_points(results), atlas), "best r per target on the brain")
+        section.figure(lambda: figures.brain_map(points, atlas), "best r per target on the brain")
 
 
 def _about(page: Page, folder: Path) -> None:
@@ -337,8 +337,8 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _joint(page, points, n_boot, seed)
         _extrapolation(page, points)
         _effects(page, points, n_boot, seed)
-        _precision(page, results, summary, folder)
-        _profiles(page, results, summary, atlas)
+        _precision(page, results, points, folder)
+        _profiles(page, results, summary, points, atlas)
     _about(page, folder)
     out = folder / "report" / "index.html"
     write_atomic(out, page.html())
