@@ -23,7 +23,6 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .._io import write_atomic
 from .store import StudyFolder, versions
 from .tasks import STAGES, Task
 
@@ -235,7 +234,10 @@ def run_tasks(tasks: list[Task], folder: StudyFolder, executor, device: str = "a
     summary = Summary()
     todo = []
     for task in tasks:
-        (summary.reused if folder.is_done(task) else todo).append(task.key if folder.is_done(task) else task)
+        if folder.is_done(task):
+            summary.reused.append(task.key)
+        else:
+            todo.append(task)
     finished = set(summary.reused)
     failed: set[str] = set()
     waiting = {task.key: task for task in todo}
@@ -243,7 +245,7 @@ def run_tasks(tasks: list[Task], folder: StudyFolder, executor, device: str = "a
     with tqdm(total=len(todo), disable=not progress or not todo, desc="study", unit="task") as bar, executor:
         while waiting or running:
             for key, task in list(waiting.items()):
-                if _blocked(task, failed | set(summary.blocked)):
+                if _blocked(task, failed):
                     summary.blocked.append(waiting.pop(key).label)
                     failed.add(key)
                     bar.update(1)
@@ -256,18 +258,13 @@ def run_tasks(tasks: list[Task], folder: StudyFolder, executor, device: str = "a
                 _record(summary, task, outcome, finished, failed, folder)
                 bar.set_postfix_str(f"{task.kind}: {task.label}"[:60])
                 bar.update(1)
-    summary.blocked = [label for label in summary.blocked]
     summary.seconds = time.perf_counter() - start
     return summary
 
 
 def _record(summary: Summary, task: Task, outcome, finished: set, failed: set, folder: StudyFolder) -> None:
-    if isinstance(outcome, BaseException):
-        error = f"{type(outcome).__name__}: {outcome}"
-        record = {"key": task.key, "kind": task.kind, "label": task.label, "error": error, "traceback": error,
-                  "time": time.time()}
-        write_atomic(folder.failure_path(task), json.dumps(record, indent=2))
-        outcome = Outcome(task.key, "failed", 0.0, error)
+    if isinstance(outcome, BaseException):  # the worker died: the driver records the failure
+        outcome = Outcome(task.key, "failed", 0.0, folder.record_failure(task, outcome, 0.0)["error"])
     summary.task_seconds += outcome.seconds
     if outcome.status == "failed":
         failed.add(task.key)
