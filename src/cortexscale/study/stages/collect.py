@@ -10,6 +10,7 @@ mean over each named ROI).
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -27,21 +28,21 @@ def _meta(folder) -> dict:
     return json.loads((folder / "meta.json").read_text())
 
 
-def _model_columns(context, roles: dict) -> dict:
-    features = _meta(context.inputs[roles["features"]])["result"]
-    trained = _meta(context.inputs[roles["model"]])["result"] if "model" in roles else {}
+def _model_columns(context, roles: dict, meta) -> dict:
+    features = meta(context.inputs[roles["features"]])["result"]
+    trained = meta(context.inputs[roles["model"]])["result"] if "model" in roles else {}
     out = {"params": features.get("params"), "params_non_embedding": features.get("params_non_embedding")}
     for column in MODEL_COLUMNS[2:]:
         out[column] = trained.get(column, features.get(column))
     return out
 
 
-def _rows(context, row: dict) -> pd.DataFrame:
+def _rows(context, row: dict, meta) -> pd.DataFrame:
     roles = row["roles"]
     scores = pd.read_parquet(context.inputs[roles["fit"]] / "scores.parquet")
     ceiling = pd.read_parquet(context.inputs[roles["ceiling"]] / "ceiling.parquet")["ceiling"].to_numpy()
-    fit = _meta(context.inputs[roles["fit"]])["result"]
-    labels = {**row["labels"], "n_train_trs": fit["n_train_trs"], **_model_columns(context, roles)}
+    fit = meta(context.inputs[roles["fit"]])["result"]
+    labels = {**row["labels"], "n_train_trs": fit["n_train_trs"], **_model_columns(context, roles, meta)}
     table = scores.assign(ceiling=ceiling, normalised_r=normalised_correlation(scores["r"].to_numpy(), ceiling))
     for name, value in reversed(labels.items()):
         table.insert(0, name, [value] * len(table))
@@ -63,7 +64,8 @@ def summarise(results: pd.DataFrame, summaries=("mean", "max"), rois: dict | Non
 @stage("collect", version=1)
 def collect(task, context) -> dict:
     scoring = task.settings["scoring"]
-    results = pd.concat([_rows(context, row) for row in task.settings["rows"]], ignore_index=True)
+    meta = functools.lru_cache(maxsize=None)(_meta)  # a model's and its features' records serve many fits
+    results = pd.concat([_rows(context, row, meta) for row in task.settings["rows"]], ignore_index=True)
     for column in ("fmri_size",):
         results[column] = results[column].astype(str)
     results.to_parquet(context.out / "results.parquet", index=False)
