@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cortexscale.report import write_report
+from cortexscale.report import model_points, write_report
 from cortexscale.report import figures
 from cortexscale.scaling import make_scaling_table
 from cortexscale.study import summarise
@@ -219,3 +219,25 @@ def test_an_axis_the_report_has_never_heard_of_is_kept_apart_and_compared(tmp_pa
     overview = tables[0]
     assert "dropout" in overview.columns and len(overview) == 2 * len(overview.drop_duplicates(
         [c for c in overview.columns if c not in ("dropout", "mean_r", "max_r", "mean_normalised_r")]))
+
+
+def test_each_model_keeps_its_own_best_layer_chosen_at_the_largest_fmri_size():
+    """Model a peaks at layer 2 and model b at layer 1 on the most fMRI data; with little data the order
+    reverses, which must not change the choice. Per-target rows are kept only at the largest size."""
+    rows = []
+    for model, peak in (("a", 2), ("b", 1)):
+        for n_train in (100, 400):
+            for layer in (1, 2):
+                good = (layer == peak) == (n_train == 400)
+                for subject, target in [(s, t) for s in ("s1", "s2") for t in ("x", "y")]:
+                    rows.append({"subject": subject, "target": target, "model": model, "hidden": 8, "layer": layer,
+                                 "n_train_trs": n_train, "r": 0.4 if good else 0.2})
+    results = pd.DataFrame(rows)
+    summary = results.groupby(["subject", "model", "hidden", "layer", "n_train_trs"], as_index=False)["r"].mean()
+    chosen = figures.best_layers(summary.rename(columns={"r": "mean_r"}))
+    assert dict(zip(chosen["model"], chosen["layer"])) == {"a": 2, "b": 1}
+    kept = figures.best_layer(summary.rename(columns={"r": "mean_r"}))
+    assert len(kept) == 2 * 2 * 2 and set(kept["n_train_trs"]) == {100, 400}
+    points = model_points(results)
+    assert set(zip(points["model"], points["layer"])) == {("a", 2), ("b", 1)}
+    assert (points["n_train_trs"] == 400).all() and len(points) == 2 * 4 and (points["r"] == 0.4).all()

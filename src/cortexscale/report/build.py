@@ -58,12 +58,8 @@ def _read(folder: Path, name: str) -> pd.DataFrame | None:
 
 def model_points(results: pd.DataFrame) -> pd.DataFrame:
     """Per-target rows of every feature model at its best layer and each subject's largest fMRI size."""
-    keys = figures.model_keys(results)
-    largest = results["n_train_trs"] == results.groupby("subject")["n_train_trs"].transform("max")
-    top = results[largest]
-    means = top.groupby([*keys, "layer"], dropna=False)[SCORE].mean().reset_index()
-    best = means.loc[means.groupby(keys, dropna=False)[SCORE].idxmax(), [*keys, "layer"]]
-    return top.merge(best, on=[*keys, "layer"], how="inner")
+    top = figures.largest_fmri(results)
+    return top.merge(figures.best_layers(results, SCORE), on=[*figures.model_keys(results), "layer"], how="inner")
 
 
 def _guard(section: Section, what: str, build) -> object | None:

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["axis_columns", "brain_map", "model_keys", "data_scaling", "layer_profiles", "normalised_scores", "model_label", "scaling_curves",
+__all__ = ["axis_columns", "best_layer", "best_layers", "brain_map", "model_keys", "data_scaling", "layer_profiles", "normalised_scores", "model_label", "scaling_curves",
            "frontier_plot", "extrapolation_plot", "effects_plot"]
 
 SUBJECT_COLOURS = "tab10"
@@ -63,7 +63,7 @@ def layer_profiles(summary: pd.DataFrame, score: str = "mean_r"):
     """Score against layer for every feature model (largest fMRI training size; mean over subjects, with
     each subject's range)."""
     plt = _plt()
-    table = _with_labels(_largest_fmri(summary))
+    table = _with_labels(largest_fmri(summary))
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     for label, part in table.groupby("label", sort=False):
         by_layer = part.groupby("layer")[score]
@@ -76,7 +76,7 @@ def layer_profiles(summary: pd.DataFrame, score: str = "mean_r"):
     return fig
 
 
-def _largest_fmri(summary: pd.DataFrame) -> pd.DataFrame:
+def largest_fmri(summary: pd.DataFrame) -> pd.DataFrame:
     """Rows of each fit at its subject's largest fMRI training size."""
     largest = summary.groupby("subject")["n_train_trs"].transform("max")
     return summary[summary["n_train_trs"] == largest]
@@ -108,13 +108,18 @@ def data_scaling(summary: pd.DataFrame, score: str = "mean_r", layer_of: dict | 
     return fig
 
 
+def best_layers(table: pd.DataFrame, score: str = "mean_r") -> pd.DataFrame:
+    """Each feature model's best layer: columns ``model_keys`` + ``layer``, one row per model. The score is
+    averaged over ``table``'s rows (subjects, or targets) at each subject's largest fMRI training size."""
+    keys = model_keys(table)
+    top = largest_fmri(table).groupby([*keys, "layer"], dropna=False)[score].mean().reset_index()
+    return top.loc[top.groupby(keys, dropna=False)[score].idxmax(), [*keys, "layer"]]
+
+
 def best_layer(summary: pd.DataFrame, score: str = "mean_r") -> pd.DataFrame:
-    """For each feature model, only the rows of the layer with the best score (mean over subjects, at the
-    largest fMRI training size): the layer a scaling law is fitted on."""
-    keys = model_keys(summary)
-    top = _largest_fmri(summary).groupby([*keys, "layer"], dropna=False)[score].mean().reset_index()
-    best = top.loc[top.groupby(keys, dropna=False)[score].idxmax(), [*keys, "layer"]]
-    return summary.merge(best, on=[*keys, "layer"], how="inner")
+    """For each feature model, only the rows of its best layer (``best_layers``): the layer a scaling law is
+    fitted on."""
+    return summary.merge(best_layers(summary, score), on=[*model_keys(summary), "layer"], how="inner")
 
 
 def normalised_scores(results: pd.DataFrame):
@@ -125,9 +130,8 @@ def normalised_scores(results: pd.DataFrame):
         raise ValueError("no target has a positive noise ceiling, so no normalised score can be shown")
     keys = model_keys(table)
     fits = table.groupby([*keys, "layer", "subject", "n_train_trs"], dropna=False)["r"].mean().reset_index()
-    chosen = best_layer(fits.rename(columns={"r": "mean_r"}), "mean_r")[[*keys, "layer"]].drop_duplicates()
-    table = _with_labels(table.merge(chosen, on=[*keys, "layer"]))
-    table = table[table["n_train_trs"] == table.groupby("subject")["n_train_trs"].transform("max")]
+    chosen = best_layers(fits, "r")
+    table = _with_labels(largest_fmri(table.merge(chosen, on=[*keys, "layer"])))
     labels = list(dict.fromkeys(table["label"]))
     fig, ax = plt.subplots(figsize=(7, 0.5 + 0.35 * len(labels)), layout="constrained")
     ax.boxplot([table.loc[table["label"] == label, "normalised_r"] for label in labels], orientation="horizontal",
