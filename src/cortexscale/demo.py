@@ -1,6 +1,7 @@
-"""Demo: a cross-validated encoding model of the Alice group-average fMRI response.
+"""The Alice check: a cross-validated encoding model of the Alice group-average fMRI response.
 
-Run with ``python -m cortexscale.demo`` (``make demo``). On the real Alice data
+Run with ``python -m cortexscale.demo`` (``make alice``; ``make demo`` runs the default study
+instead). On the real Alice data
 (Brennan et al. 2016) it
 
 1. averages the 27 usable participants' ROI time courses, each participant
@@ -61,7 +62,7 @@ DELAYS = (1, 2, 3, 4)
 N_FOLDS = 5
 INNER_FOLDS = 5
 N_SPLITS = 200
-DEFAULT_OUT = Path("reports") / "demo"
+DEFAULT_OUT = Path("reports") / "alice"
 COLUMNS = ["roi", "r", "reliability", "ceiling", "normalised_r"]
 
 
@@ -179,7 +180,7 @@ def _describe(data: AliceData, delays, folds, n_splits: int) -> str:
 
 def _report(table: pd.DataFrame, description: str, notes: list[str], seconds: float, plotted: bool = False) -> str:
     lines = [
-        "# cortexscale demo: encoding the Alice group average",
+        "# cortexscale Alice check: encoding the Alice group average",
         "",
         description,
         "",
@@ -234,7 +235,7 @@ def run_demo(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cortexscale.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: reports/demo)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: reports/alice)")
     parser.add_argument("--resolution", choices=("6mm", "10mm"), default="6mm", help="ROI radius")
     parser.add_argument(
         "--data-root", type=Path, default=None, help="data root holding alice/ (default: $CORTEXSCALE_DATA)"
