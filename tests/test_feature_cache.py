@@ -1,5 +1,6 @@
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,27 @@ def test_concurrent_writers_leave_a_valid_entry(tmp_path):
     got = cache.get(key)
     assert got is not None and got.shape == (200, 50) and len(np.unique(got)) == 1
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+
+
+def test_a_write_killed_half_way_leaves_the_old_entry_and_no_partial_file(tmp_path, monkeypatch):
+    cache = FeatureCache(tmp_path)
+    key = cache.key("m", 1, "s")
+    cache.put(key, np.zeros((50, 4)))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    real_save = np.save
+
+    def killed_half_way(file, array, **kwargs):
+        real_save(file, array, **kwargs)
+        path = Path(file)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", killed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put(key, np.ones((50, 4)))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(cache.get(key), np.zeros((50, 4)))
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 def test_file_identity(tmp_path):

@@ -8,6 +8,7 @@ import torch
 import transformers
 
 from cortexscale.features.language import (
+    is_causal,
     LanguageModel,
     causal_features,
     dynamic_context_starts,
@@ -103,3 +104,22 @@ def test_loads_minilm_from_its_package():
     assert not lm.causal and lm.n_layers == 6
     feats = encoder_features(lm, WORDS[:5], layers=[3], before=2, after=2, progress=False)[3]
     assert feats.shape == (5, 384) and np.isfinite(feats).all()
+
+
+@pytest.mark.parametrize("config, causal", [
+    (transformers.LlamaConfig(), True),               # what a GGUF file loads as: no architectures
+    (transformers.GPT2Config(), True),
+    (transformers.BertConfig(), False),
+    (transformers.BertConfig(is_decoder=True), True),
+    (transformers.BertConfig(architectures=["BertModel"]), False),
+    (transformers.LlamaConfig(architectures=["LlamaForCausalLM"]), True),
+])
+def test_causality_is_read_from_what_every_config_has(config, causal):
+    assert config.model_type and is_causal(config) is causal
+
+
+def test_an_unknown_model_type_asks_for_causal():
+    config = transformers.PretrainedConfig()
+    config.model_type = "mystery"
+    with pytest.raises(ValueError, match="cannot tell whether model type 'mystery'.*pass causal=True or causal=False"):
+        is_causal(config)

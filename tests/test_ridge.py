@@ -205,6 +205,9 @@ def test_constant_target_scores_nan_and_does_not_crash():
         m = RidgeCV().fit(X, Y)
     assert np.isnan(m.best_score_[1]) and np.all(np.isfinite(m.best_score_[[0, 2]]))
     np.testing.assert_allclose(m.predict(X)[:, 1], 4.0, atol=1e-5)
+    assert m.alpha_[1] == m.alphas_[0]   # the constant target sits at the low end, yet is not counted there
+    varying = m.alpha_[[0, 2]]
+    assert m.n_saturated_ == (np.sum(varying == m.alphas_[0]), np.sum(varying == m.alphas_[-1]))
 
 
 @pytest.mark.parametrize(

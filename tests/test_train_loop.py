@@ -112,7 +112,9 @@ def test_precisions_give_finite_losses(tmp_path, precision, device):
     assert ("loss_scale" in records[-1]) == (precision == "fp16")
 
 
-def test_bf16_autocast_really_lowers_precision(tmp_path, device):
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16),
+                                              ("fp32", torch.float32)])
+def test_autocast_really_runs_in_the_named_precision(tmp_path, device, precision, dtype):
     seen = []
 
     class Probe(ToyModel):
@@ -121,8 +123,15 @@ def test_bf16_autocast_really_lowers_precision(tmp_path, device):
             return super().loss(batch)
 
     torch.manual_seed(0)
-    train(Probe(ToyConfig()), toy_data(), quick(precision="bf16", steps=1, device=device), tmp_path, progress=False)
-    assert seen == [torch.bfloat16]
+    train(Probe(ToyConfig()), toy_data(), quick(precision=precision, steps=1, device=device), tmp_path, progress=False)
+    assert seen == [dtype]
+
+
+def test_the_constant_schedule_reaches_the_optimiser(tmp_path):
+    cfg = quick(steps=10, warmup_steps=2, lr=0.5, schedule="constant")
+    result = train(toy_model(), toy_data(), cfg, tmp_path, progress=False)
+    lrs = [r["lr"] for r in read_metrics(result.metrics_path) if "lr" in r]
+    assert lrs == pytest.approx([0.25] + [0.5] * 9)
 
 
 def test_warmup_cosine_lr_matches_closed_form(tmp_path):
