@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cortexscale.study import load_study, plan_study
+from cortexscale.study import load_study, parse_study, plan_study
 from cortexscale.studies import DEFAULT_STUDY
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
@@ -36,3 +36,15 @@ def test_default_study_has_the_grid_the_demo_promises():
     gpts = [t.settings["axes"] for t in plan.of_kind("train")]
     assert len({p["hidden"] for p in gpts}) >= 4 and len({p.get("frames") for p in gpts}) >= 3
     assert {p.get("precision", "fp32") for p in gpts} == {"fp32", "bf16"}
+
+
+def test_the_commented_ahmadi_grid_parses_and_plans_one_axis_at_a_time():
+    text = (Path(__file__).resolve().parents[1] / "examples" / "videogpt_scaling.yaml").read_text()
+    block = text[text.index("#   models:"):text.index("\nname: ")]
+    models = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))["models"]
+    study = yaml.safe_load(text) | {"models": models}
+    plan = plan_study(parse_study(yaml.safe_dump(study)))
+    points = [t.settings["axes"] for t in plan.of_kind("train")]
+    assert len(points) == 10 + 6 + 4 + 4 + 2 and len(plan.of_kind("tokenizer")) == 1
+    assert sorted(p["frames"] for p in points if "frames" in p) == [10_000, 100_000, 1_000_000, 6_000_000]
+    assert {p["precision"] for p in points if "precision" in p} == {"fp32", "fp16"}

@@ -17,6 +17,16 @@ models:
 """
 
 
+VIT = """\
+name: s
+datasets:
+  - {name: sim, loader: simulated}
+models:
+  - family: vit
+    name: vit
+"""
+
+
 def test_a_good_study_resolves_every_default():
     spec = parse_study(GOOD)
     resolved = spec.resolved()
@@ -40,6 +50,12 @@ def test_a_good_study_resolves_every_default():
     ("name: [unclosed\n", r"<study>:2: not valid YAML"),
     ("- just a list\n", "a study file must be a mapping"),
     (GOOD.replace("[float32, bfloat16]", "[fp8]"), r"precision must be one of \['fp32', 'fp16', 'bf16'\]"),
+    (GOOD.replace("frames: [512, 1024]", "frames: [512, 3697]"),   # 4096 frames: 256 clips of 16, 25 held out
+     r"<study>:6: models.1: axes.frames \[3697\] exceed the 3696 frames left to train on \(video.frames=4096 in "
+     r"clips of 16, after the held-out clips\); raise video.frames or lower axes.frames"),
+    (GOOD + "    tokenizer: {frames: 5000}\n", r"models.1: tokenizer.frames=5000 exceeds video.frames=4096"),
+    (VIT + "    axes: {images: [100, 4033]}\n", r"models.0: axes.images \[4033\] exceed the 4032 frames left"),
+    (VIT + "    upstream_images: 4033\n", r"models.0: upstream_images \[4033\] exceed the 4032 frames left"),
 ])
 def test_bad_studies_are_refused_with_line_and_field(change, match):
     with pytest.raises(StudyFileError, match=match):
@@ -59,16 +75,6 @@ def test_grid_is_the_product_of_the_axes_last_fastest():
     assert grid({}) == [{}]
     assert grid({"a": [1, 2], "b": ["x", "y"]}) == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"},
                                                     {"a": 2, "b": "y"}]
-
-
-VIT = """\
-name: s
-datasets:
-  - {name: sim, loader: simulated}
-models:
-  - family: vit
-    name: vit
-"""
 
 
 def test_a_sweep_gives_its_axes_and_axes_override_them():
@@ -99,7 +105,8 @@ def test_bad_sweeps_are_named(sweep, match):
 @pytest.mark.parametrize("name", sorted(SWEEPS))
 def test_every_sweep_plans_on_its_family(name):
     family = "vit" if name.startswith("augreg") else "videogpt"
-    plan = plan_study(parse_study(VIT.replace("family: vit", f"family: {family}") + f"    sweep: {name}\n"))
+    video = "" if family == "vit" else "    video: {frames: 6100000}\n"   # room for Ahmadi et al.'s 6M frames
+    plan = plan_study(parse_study(VIT.replace("family: vit", f"family: {family}") + video + f"    sweep: {name}\n"))
     axis, values = next(iter(SWEEPS[name].items()))
     trained = [t.settings["axes"] for t in plan.of_kind("train") if not t.settings["axes"].get("upstream")]
     assert sorted(map(str, {point[axis] for point in trained})) == sorted(map(str, values))

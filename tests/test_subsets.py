@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cortexscale.data.subsets import DEFAULT_SIZES, nested_subsets
+from cortexscale.data.subsets import DEFAULT_SIZES, held_out_blocks, nested_subsets, trainable_frames
 
 
 def split(**kw):
@@ -62,3 +62,18 @@ def test_too_large_sizes_are_named():
         nested_subsets(100, sizes=(16,), unit=0)
     with pytest.raises(ValueError, match=r"sizes\[0\] must be an integer >= 1"):
         nested_subsets(100, sizes=(-5,))
+
+
+def test_held_out_blocks_is_a_tenth_between_one_and_sixty_four():
+    assert [held_out_blocks(n) for n in (1, 9, 10, 300, 640, 641, 4096)] == [1, 1, 1, 30, 64, 64, 64]
+
+
+@pytest.mark.parametrize("n, unit", [(4096, 1), (4096, 16), (100, 8), (16896, 8), (7, 8)])
+def test_trainable_frames_is_the_largest_size_that_fits(n, unit):
+    available = trainable_frames(n, unit)
+    n_blocks = n // unit
+    val_size = held_out_blocks(n_blocks) * unit
+    if available:
+        assert len(nested_subsets(n, [available], val_size=val_size, unit=unit).frames(available)) == available
+    with pytest.raises(ValueError, match="remain after validation|holds only"):
+        nested_subsets(n, [available + 1], val_size=val_size, unit=unit)

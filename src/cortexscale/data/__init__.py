@@ -18,7 +18,7 @@ from .images import ImageFolder
 from .paths import DATA_ENV_VAR, data_root
 from .procedural import ProceduralGame, write_video
 from .simulated import SimulatedDataset, SimulationSettings, simulated_dataset
-from .subsets import NestedSubsets, nested_subsets
+from .subsets import NestedSubsets, held_out_blocks, nested_subsets, trainable_frames
 from .textgrid import read_textgrid, textgrid_tiers
 from .timing import event_rate, scan_edges
 from .video import ClipDataset, FrameStore

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NestedSubsets", "nested_subsets"]
+__all__ = ["NestedSubsets", "held_out_blocks", "nested_subsets", "trainable_frames"]
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000, 6_000_000)
+VAL_FRACTION = 0.1
+"""Share of a training video's blocks held out for validation (at least 1, at most ``MAX_VAL_BLOCKS``)."""
+MAX_VAL_BLOCKS = 64
 
 
 @dataclass(frozen=True)
@@ -65,3 +68,15 @@ def nested_subsets(n_total: int, sizes=DEFAULT_SIZES, val_size: int = 0, seed: i
                              f"{n_blocks - n_val} remain after validation (n_total={n_total}, val_size={val_size})")
         train[size] = order[n_val : n_val + need]
     return NestedSubsets(unit=unit, val=order[:n_val], train=train)
+
+
+def held_out_blocks(n_blocks: int) -> int:
+    """Validation blocks of a video of ``n_blocks`` blocks: ``VAL_FRACTION`` of them, 1 to ``MAX_VAL_BLOCKS``."""
+    return min(MAX_VAL_BLOCKS, max(1, int(VAL_FRACTION * n_blocks)))
+
+
+def trainable_frames(n_frames: int, unit: int) -> int:
+    """Frames left to train on when ``n_frames`` are cut into blocks of ``unit`` and ``held_out_blocks`` of
+    them are held out: the largest training size that fits."""
+    n_blocks = n_frames // unit
+    return max(0, n_blocks - held_out_blocks(n_blocks)) * unit

@@ -152,6 +152,14 @@ def _check_axes(axes: dict, known: set[str], family: str) -> dict:
     return axes
 
 
+def _check_fits(values, available: int, name: str, where: str) -> None:
+    """Refuse training sizes larger than the ``available`` frames of the video, saying how to make room."""
+    too_big = [v for v in values if isinstance(v, (int, float)) and v > available]
+    if too_big:
+        raise ValueError(f"{name} {too_big} exceed the {available} frames left to train on ({where}); "
+                         f"raise video.frames or lower {name}")
+
+
 class VideoSpec(_Spec):
     """The procedural game video a video family trains on (:class:`cortexscale.data.ProceduralGame`)."""
 
@@ -217,6 +225,18 @@ class VideoGPTSpec(_TrainableSpec):
         known = set(VideoGPTConfig.__dataclass_fields__) | set(TrainConfig.__dataclass_fields__) | {"frames"}
         return _check_axes(axes, known, "videogpt")
 
+    @model_validator(mode="after")
+    def _fits_the_video(self):
+        from ..data import trainable_frames
+        from ..models import VQVAEConfig
+
+        length = int(self.tokenizer.config.get("frames", VQVAEConfig().frames))
+        where = f"video.frames={self.video.frames} in clips of {length}, after the held-out clips"
+        _check_fits(self.axes.get("frames", []), trainable_frames(self.video.frames, length), "axes.frames", where)
+        if self.tokenizer.frames is not None and self.tokenizer.frames > self.video.frames:
+            raise ValueError(f"tokenizer.frames={self.tokenizer.frames} exceeds video.frames={self.video.frames}")
+        return self
+
 
 class ViTSpec(_TrainableSpec):
     """A grid of ViTs (AugReg's recipes) trained to classify procedural game frames by scene palette.
@@ -251,6 +271,16 @@ class ViTSpec(_TrainableSpec):
         if bad:
             raise ValueError(f"transfer must be 'scratch' or 'finetune', got {bad}")
         return axes
+
+    @model_validator(mode="after")
+    def _fits_the_video(self):
+        from ..data import trainable_frames
+
+        available = trainable_frames(self.video.frames, 1)
+        where = f"video.frames={self.video.frames}, after the held-out frames"
+        _check_fits(self.axes.get("images", []), available, "axes.images", where)
+        _check_fits([self.upstream_images], available, "upstream_images", where)
+        return self
 
 
 ModelSpec = Annotated[Union[PretrainedSpec, VideoGPTSpec, ViTSpec], Field(discriminator="family")]

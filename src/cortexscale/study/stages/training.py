@@ -17,16 +17,14 @@ import torch
 
 from ...data import FrameStore, ProceduralGame, nested_subsets
 from ...data.procedural import PALETTES
+from ...data.subsets import held_out_blocks, trainable_frames
 from ...models import VQVAE, VQVAEConfig, VideoGPT, VideoGPTConfig, ViT, ViTConfig, load_pretrained
 from ...runtime import resolve_device
 from ...train import AugReg, TensorDictDataset, TrainConfig, load_for_transfer, train
 from ..tasks import stage
 from .features import model_sizes
 
-__all__ = ["VAL_FRACTION", "split_clips"]
-
-VAL_FRACTION = 0.1
-"""Share of a training video's clips held out for validation (at most 64 clips)."""
+__all__ = ["split_clips"]
 
 
 @stage("video", version=1)
@@ -42,8 +40,8 @@ def split_clips(n_frames: int, length: int, size: int | None, seed: int = 0) -> 
     """Start frames of the training clips (the first ``size`` frames' worth of one seeded order; all for None)
     and of the validation clips, both of ``length`` frames."""
     n_clips = n_frames // length
-    n_val = min(64, max(1, int(VAL_FRACTION * n_clips)))
-    size = size or (n_clips - n_val) * length
+    n_val = held_out_blocks(n_clips)
+    size = size or trainable_frames(n_frames, length)
     subsets = nested_subsets(n_clips * length, [size], val_size=n_val * length, seed=seed, unit=length)
     return subsets.train[size], subsets.val
 
