@@ -85,10 +85,11 @@ def held_out_subjects_r(X, alice):
 
 
 def test_smollm2_beats_word_rate_on_held_out_subjects(smollm2, alice):
-    """Through the public path. Here the causal context gives 0.374 at layer 20 and a ±20-word window 0.25."""
+    """Through the public path. Here the causal context gives 0.374 at layer 20 (per ROI .533 .191 .439 .459
+    .392 .228); the ±20-word window that GGUF models took before (``causal=False``) gives 0.341."""
     data = alice[0]
     feats = extract_features(smollm2, data.words, layers=[20], device="cpu", progress=False)[20]
     r = held_out_subjects_r(align_to_trs(feats, data.words["onset"].to_numpy() - FIRST_SCAN, TR, N_TRS), alice)
     base = held_out_subjects_r(data.word_counts[:, None], alice)
     assert abs(base.mean() - 0.241) < 0.005
-    assert r.mean() > 0.35 and r.mean() > base.mean() + 0.11
+    assert r.mean() > 0.36 and r.mean() > base.mean() + 0.12
