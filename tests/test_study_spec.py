@@ -55,11 +55,19 @@ def test_a_good_study_resolves_every_default():
      r"clips of 16, after the held-out clips\); raise video.frames or lower axes.frames"),
     (GOOD + "    tokenizer: {frames: 5000}\n", r"models.1: tokenizer.frames=5000 exceeds video.frames=4096"),
     (VIT + "    axes: {images: [100, 4033]}\n", r"models.0: axes.images \[4033\] exceed the 4032 frames left"),
-    (VIT + "    upstream_images: 4033\n", r"models.0: upstream_images \[4033\] exceed the 4032 frames left"),
+    (VIT + "    upstream_images: 4033\n    axes: {transfer: [scratch, finetune]}\n",
+     r"models.0: upstream_images \[4033\] exceed the 4032 frames left"),
 ])
 def test_bad_studies_are_refused_with_line_and_field(change, match):
     with pytest.raises(StudyFileError, match=match):
         parse_study(change)
+
+
+def test_upstream_images_must_fit_only_where_a_model_is_fine_tuned():
+    short = VIT + "    video: {frames: 1024}\n"   # 960 frames to train on; upstream_images defaults to 2048
+    assert parse_study(short + "    axes: {images: [960]}\n").models[0].upstream_images == 2048
+    with pytest.raises(StudyFileError, match=r"upstream_images \[2048\] exceed the 960 frames left"):
+        parse_study(short + "    axes: {transfer: [finetune]}\n")
 
 
 def test_files_are_named_in_errors(tmp_path):

@@ -11,8 +11,9 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["axis_columns", "best_layer", "best_layers", "brain_map", "model_keys", "data_scaling", "layer_profiles", "normalised_scores", "model_label", "scaling_curves",
-           "frontier_plot", "extrapolation_plot", "effects_plot"]
+__all__ = ["axis_columns", "best_layer", "best_layers", "brain_map", "data_scaling", "effects_plot",
+           "extrapolation_plot", "frontier_plot", "largest_fmri", "layer_profiles", "model_keys", "model_label",
+           "normalised_scores", "scaling_curves"]
 
 SUBJECT_COLOURS = "tab10"
 

@@ -279,7 +279,8 @@ class ViTSpec(_TrainableSpec):
         available = trainable_frames(self.video.frames, 1)
         where = f"video.frames={self.video.frames}, after the held-out frames"
         _check_fits(self.axes.get("images", []), available, "axes.images", where)
-        _check_fits([self.upstream_images], available, "upstream_images", where)
+        if "finetune" in self.axes.get("transfer", []):
+            _check_fits([self.upstream_images], available, "upstream_images", where)
         return self
 
 

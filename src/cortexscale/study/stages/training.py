@@ -15,9 +15,8 @@ import time
 import numpy as np
 import torch
 
-from ...data import FrameStore, ProceduralGame, nested_subsets
+from ...data import FrameStore, ProceduralGame, held_out_blocks, nested_subsets, trainable_frames
 from ...data.procedural import PALETTES
-from ...data.subsets import held_out_blocks, trainable_frames
 from ...models import VQVAE, VQVAEConfig, VideoGPT, VideoGPTConfig, ViT, ViTConfig, load_pretrained
 from ...runtime import resolve_device
 from ...train import AugReg, TensorDictDataset, TrainConfig, load_for_transfer, train
