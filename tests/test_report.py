@@ -201,8 +201,13 @@ def test_target_volume_places_parcels_and_voxels(tmp_path):
         figures.target_volume(pd.Series({"LATL": 0.3, "RATL": 0.2}), atlas)
 
 
+def _law_tables(html: str) -> list[pd.DataFrame]:
+    return [t for t in html_tables(html) if "parameter" in t.columns]
+
+
 def test_an_axis_the_report_has_never_heard_of_is_kept_apart_and_compared(tmp_path):
     folder = synthetic_study(tmp_path / "study")
+    laws = _law_tables(write_report(folder, n_boot=20).read_text())
     results = pd.read_parquet(folder / "results.parquet")
     dropped = results.assign(dropout=0.1, r=results["r"] - 0.02)
     results = pd.concat([results.assign(dropout=0.0), dropped], ignore_index=True)
@@ -212,6 +217,10 @@ def test_an_axis_the_report_has_never_heard_of_is_kept_apart_and_compared(tmp_pa
     assert figures.axis_columns(results) == ["hidden", "frames", "precision", "dropout"]
     html = write_report(folder, n_boot=20).read_text()
     assert "could not be drawn" not in html
+    dropout_laws = _law_tables(html)   # the laws are fitted at the reference dropout (0.0), not averaged over it
+    assert len(laws) == len(dropout_laws) >= 3
+    for law, again in zip(laws, dropout_laws):
+        pd.testing.assert_frame_equal(law, again)
     tables = html_tables(html)
     effects = next(t for t in tables if "factor" in t.columns).set_index("factor")
     assert float(effects.loc["dropout", "baseline"]) == 0 and float(effects.loc["dropout", "level"]) == 0.1
@@ -241,3 +250,16 @@ def test_each_model_keeps_its_own_best_layer_chosen_at_the_largest_fmri_size():
     points = model_points(results)
     assert set(zip(points["model"], points["layer"])) == {("a", 2), ("b", 1)}
     assert (points["n_train_trs"] == 400).all() and len(points) == 2 * 4 and (points["r"] == 0.4).all()
+
+
+def test_a_law_of_size_keeps_the_axes_that_set_the_size_and_holds_the_others():
+    from cortexscale.report.build import reference
+
+    rows = [{"model": "vit", "family": "vit", "subject": "s1", "patch": patch, "dropout": dropout, "seed": seed,
+             "augreg": augreg, "params": 1000 * 32 // patch, "train_data": data, "r": 0.3}
+            for patch in (8, 16, 32) for dropout in (0.0, 0.1) for seed in (0, 1)
+            for augreg in ("light1", "none") for data in (512, 2048)]
+    kept = reference(pd.DataFrame(rows), at_most_data=True)
+    assert sorted(kept["patch"].unique()) == [8, 16, 32] and sorted(kept["seed"].unique()) == [0, 1]
+    assert set(kept["dropout"]) == {0.0} and set(kept["augreg"]) == {"none"} and set(kept["train_data"]) == {2048}
+    assert len(kept) == 3 * 2

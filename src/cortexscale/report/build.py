@@ -37,18 +37,31 @@ def ladders(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def reference(points: pd.DataFrame, at_most_data: bool) -> pd.DataFrame:
-    """The rows at each non-size axis' reference value (fp32, no AugReg, from scratch; otherwise the most
-    common value), and with ``at_most_data`` at the largest training data, so a law of size alone compares
-    like with like. Seeds stay: they are averaged."""
+    """The rows a law of size (and data) is fitted on, so that it compares like with like: every swept axis
+    that changes neither the model's size nor its training data (precision, AugReg level, transfer, dropout,
+    ...) at its reference value (fp32, no AugReg, from scratch; otherwise its most common value), and with
+    ``at_most_data`` only the largest training data. Seeds stay: they are averaged."""
     keep = np.ones(len(points), bool)
-    for column, base in _EFFECT_FACTORS.items():
-        if column in points and points[column].notna().any():
-            values = points[column]
-            chosen = base if (values == base).any() else values.mode().iloc[0]
-            keep &= (values == chosen).to_numpy()
+    for column in figures.axis_columns(points):
+        values = points[column]
+        if column == "seed" or column in _DATA_AXES or values.isna().all():
+            continue
+        if column not in _EFFECT_FACTORS and _sets_size(points, column):
+            continue
+        base = _EFFECT_FACTORS.get(column)
+        chosen = base if base is not None and (values == base).any() else values.mode().iloc[0]
+        keep &= (values == chosen).to_numpy()
     if at_most_data and "train_data" in points and points["train_data"].notna().any():
         keep &= (points["train_data"] == points.loc[keep, "train_data"].max()).to_numpy()
     return points[keep]
+
+
+def _sets_size(points: pd.DataFrame, column: str) -> bool:
+    """Whether the levels of ``column`` give models of different sizes or training data (hidden, patch, ...)."""
+    measures = [c for c in ("params", "train_data") if c in points]
+    pairs = {frozenset(map(tuple, part[measures].drop_duplicates().to_numpy().tolist()))
+             for _, part in points.groupby(column, dropna=False)}
+    return len(pairs) > 1
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame | None:
@@ -88,8 +101,9 @@ def _fit_table(fit) -> pd.DataFrame:
 def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
     section = page.section("Scaling with model size")
     section.text("Score: the mean r over targets of each feature model's best layer, per subject, against its "
-                 "parameter count N, for each family of models (a trained grid at its largest training data and "
-                 "reference settings; the pretrained models as one ladder). The saturating power law "
+                 "parameter count N, for each family of models (a trained grid at its largest training data, "
+                 "its other axes at their reference values: fp32, no AugReg, from scratch, otherwise the most "
+                 "common value; the pretrained models as one ladder). The saturating power law "
                  "1 − ŝ = E + A·N^−α (Gokce & Schrimpf's form) and the log-linear law ŝ = c + g·log10 N "
                  "(Antonello et al.) are fitted to all subjects and targets, with 95% bootstrap intervals over "
                  "subjects and targets.")
