@@ -253,3 +253,33 @@ def test_without_nilearn_the_error_names_the_extra(study, monkeypatch):
     monkeypatch.setitem(sys.modules, "nilearn", None)
     with pytest.raises(ImportError, match=r"nilearn is needed .* pip install 'cortexscale\[data\]'"):
         study.load()
+
+
+def test_without_a_cache_each_run_is_masked_once_per_process_until_its_file_changes(tmp_path, monkeypatch):
+    study = Study(tmp_path)
+    calls = []
+    real = BoldSource._mask
+    monkeypatch.setattr(BoldSource, "_mask", lambda self: calls.append(self.bold) or real(self))
+    run = study.load(subjects=["01"]).runs[0]
+    first = run.responses()
+    again = study.load(subjects=["01"]).runs[0].responses()   # a fresh load in the same process
+    np.testing.assert_array_equal(first, again)
+    assert len(calls) == 1 and not run.source.masked().flags.writeable
+    save_image(study.bold_path("01", "1"), np.zeros((*SHAPE, N_TRS), np.float32), tr=TR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert (run.responses() == 0).all() and len(calls) == 2
+
+
+def test_the_memory_keeps_at_most_its_limit_dropping_the_least_recently_read(tmp_path, monkeypatch):
+    import cortexscale.data.bids as bids
+
+    study = Study(tmp_path)
+    runs = study.load(subjects=["01"]).runs[:2]
+    calls = []
+    real = BoldSource._mask
+    monkeypatch.setattr(BoldSource, "_mask", lambda self: calls.append(self.bold.name) or real(self))
+    monkeypatch.setattr(bids, "MEMORY_LIMIT", runs[0].source.shape[0] * runs[0].source.shape[1] * 4)  # one run
+    for run in (runs[0], runs[0], runs[1], runs[1], runs[0]):
+        run.responses()
+    assert calls == [runs[0].source.bold.name, runs[1].source.bold.name, runs[0].source.bold.name]

@@ -21,7 +21,9 @@ The BOLD series is reduced to targets only when a run's responses are read: the 
 C order of the mask's (i, j, k) indices). Then, in this order, the chosen confounds are regressed out (with
 their means removed, so each target keeps its own mean) and, with ``standardize``, each target is z-scored
 over the run. The masked series can be cached as ``.npy`` files keyed by the BOLD and atlas files' paths,
-sizes and modification times, so later reads skip the masking; confounds and z-scoring are applied on every
+sizes and modification times, so later reads skip the masking; without that cache each process keeps the
+series it masked in memory (up to ``MEMORY_LIMIT`` bytes, the least recently read dropped first), so a study's
+data check and its many fits mask each run once per process. Confounds and z-scoring are applied on every
 read. Needs nibabel and nilearn: ``pip install cortexscale[data]``.
 """
 
@@ -30,6 +32,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +54,32 @@ DERIVED_ENTITIES = frozenset({"sub", "space", "res", "den", "desc"})
 """Entities fMRIPrep adds to a run's name (and the subject): the rest name the run and its raw files."""
 _ENTITY = re.compile(r"^(?P<key>[a-zA-Z0-9]+)-(?P<value>[a-zA-Z0-9]+)$")
 _AFFINE_TOLERANCE = 1e-4
+MEMORY_LIMIT = 1 << 30
+"""Bytes of masked series one process keeps in memory when no ``cache`` folder is given."""
+
+
+class _Memory:
+    """Masked series by identity, least recently read dropped first beyond ``MEMORY_LIMIT`` bytes; read-only."""
+
+    def __init__(self):
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+            return self._items.get(key)
+
+    def put(self, key: str, values: np.ndarray) -> None:
+        values.flags.writeable = False
+        with self._lock:
+            self._items[key] = values
+            while sum(v.nbytes for v in self._items.values()) > MEMORY_LIMIT and self._items:
+                self._items.popitem(last=False)
+
+
+_MEMORY = _Memory()
 
 
 def _zscore(values: np.ndarray) -> np.ndarray:
@@ -115,11 +145,13 @@ def _file_key(path: Path) -> list:
 
 @dataclass(frozen=True)
 class BoldSource:
-    """The responses (n_trs, n_targets) float32 of one BOLD run, computed on each call.
+    """The responses (n_trs, n_targets) float32 of one BOLD run: masked once, then confounds and z-scoring on
+    each call.
 
     bold : the 4-D BOLD image; targets : the atlas (kind "atlas") or mask (kind "mask") on the same grid;
     confounds, columns : the confounds TSV and the columns to regress out (none: no regression);
-    standardize : z-score each target; cache : folder of masked series (``.npy``), or None.
+    standardize : z-score each target; cache : folder of masked series (``.npy``), or None to keep them
+    in this process's memory (see ``MEMORY_LIMIT``).
     """
 
     bold: Path
@@ -144,23 +176,31 @@ class BoldSource:
         """Where the masked series is cached: named after the BOLD file and a hash of both images' identity."""
         if self.cache is None:
             return None
-        key = json.dumps([_file_key(self.bold), _file_key(self.targets), self.kind])
         stem = self.bold.name.split(".")[0]
-        return self.cache / f"{stem}_{self.kind}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+        return self.cache / f"{stem}_{self.kind}-{hashlib.sha256(self._identity().encode()).hexdigest()[:16]}.npy"
+
+    def _identity(self) -> str:
+        return json.dumps([_file_key(self.bold), _file_key(self.targets), self.kind])
 
     def masked(self) -> np.ndarray:
         """The series reduced to targets, (n_trs, n_targets) float32, before any confound or z-scoring."""
+        if self.cache is None:
+            identity = self._identity()
+            values = _MEMORY.get(identity)
+            if values is None:
+                values = self._mask()
+                _MEMORY.put(identity, values)
+            return values
         cached = self.cache_file
-        if cached is not None and cached.is_file():
+        if cached.is_file():
             values = np.load(cached)
             if values.shape != self.shape:
                 raise ValueError(f"cached series {cached} has shape {values.shape}, expected {self.shape}; "
                                  "delete the file to recompute it")
             return values
         values = self._mask()
-        if cached is not None:
-            with atomic_path(cached, suffix=".npy") as tmp, open(tmp, "wb") as handle:
-                np.save(handle, values)
+        with atomic_path(cached, suffix=".npy") as tmp, open(tmp, "wb") as handle:
+            np.save(handle, values)
         return values
 
     def _mask(self) -> np.ndarray:
