@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cortexscale.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED, app
+from cortexscale.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED, EXIT_UNEXPECTED, app
 from cortexscale.study import StudyFolder
 from study_fixtures import toy_study
 
@@ -82,6 +82,26 @@ def test_failed_tasks_exit_1_and_a_locked_folder_exits_3(ran, tmp_path):
     with StudyFolder(out).lock():
         locked = runner.invoke(app, ["run", str(study), "--out", str(out)])
     assert locked.exit_code == EXIT_LOCKED and "being written by another run" in locked.output
+
+
+def test_an_unreadable_model_is_bad_input_and_a_bug_is_one_line_with_exit_4(tmp_path, monkeypatch):
+    import cortexscale.study
+
+    path = tmp_path / "study.yaml"
+    path.write_text("name: x\ndatasets: [{name: alice, loader: alice}]\n"
+                    f"models: [{{family: pretrained, name: lm, source: {tmp_path}}}]\n")
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == EXIT_BAD_INPUT and result.output.startswith("error: model 'lm': cannot read")
+
+    def broken(*args, **kwargs):
+        return {}["missing"]
+
+    monkeypatch.setattr(cortexscale.study, "run_study", broken)
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == EXIT_UNEXPECTED and "Traceback" not in result.output
+    assert result.output == "error: KeyError: 'missing' (unexpected; --debug shows the traceback)\n"
+    debug = runner.invoke(app, ["--debug", "run", str(path)])
+    assert debug.exit_code == EXIT_UNEXPECTED and "Traceback" in debug.output and "in broken" in debug.output
 
 
 def test_python_dash_m_runs_the_same_command():

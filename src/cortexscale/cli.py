@@ -1,8 +1,8 @@
 """The ``cortexscale`` command: run a study, see where it stands, read its results.
 
 Errors are one clear line on stderr (the traceback too with ``--debug``). Exit codes: 0 success, 1 some
-tasks failed, 2 bad input (a study file, a dataset, a folder that is not a study), 3 the study folder is
-being written by another run.
+tasks failed, 2 bad input (a study file, a dataset, a model or folder that cannot be read), 3 the study folder
+is being written by another run, 4 an unexpected error (a bug: ``--debug`` shows where), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compute-optimal scaling studies of brain-encoding models.")
 
-EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 1, 2, 3
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED, EXIT_UNEXPECTED = 1, 2, 3, 4
 _DEBUG = {"on": False}
 
 
-def _fail(error: BaseException, code: int) -> None:
+def _fail(error: BaseException, code: int, cause: BaseException | None = None) -> None:
     if _DEBUG["on"]:
         import traceback
 
-        traceback.print_exception(error)
+        traceback.print_exception(cause or error)
     typer.echo(f"error: {error}", err=True)
     raise typer.Exit(code)
 
@@ -37,8 +37,11 @@ def _guarded(func, *args, **kwargs):
         return func(*args, **kwargs)
     except StudyLockedError as err:
         _fail(err, EXIT_LOCKED)
-    except (StudyFileError, ValueError, FileNotFoundError, ImportError) as err:
+    except (StudyFileError, ValueError, OSError, ImportError) as err:
         _fail(err, EXIT_BAD_INPUT)
+    except Exception as err:  # noqa: BLE001 - one line and its own exit code; --debug shows the traceback
+        _fail(RuntimeError(f"{type(err).__name__}: {err} (unexpected; --debug shows the traceback)"),
+              EXIT_UNEXPECTED, cause=err)
 
 
 @app.callback()

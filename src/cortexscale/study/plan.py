@@ -74,8 +74,16 @@ def _pretrained_layers(spec: PretrainedSpec) -> int:
 
     source = Path(resolve_source(spec.source))
     kwargs = {"gguf_file": source.name} if source.suffix == ".gguf" else {}
-    config = AutoConfig.from_pretrained(source.parent if kwargs else source, **kwargs)
-    return int(getattr(config, "num_hidden_layers", None) or getattr(config, "encoder_layers"))
+    try:
+        config = AutoConfig.from_pretrained(source.parent if kwargs else source, **kwargs)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"model {spec.name!r}: cannot read the config of {spec.source} ({' '.join(str(err).split())})"
+                         "; a hub id needs network access, or its files in the Hugging Face cache") from err
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "encoder_layers", None)
+    if not layers:
+        raise ValueError(f"model {spec.name!r}: the config of {spec.source} gives no layer count "
+                         "(num_hidden_layers or encoder_layers)")
+    return int(layers)
 
 
 def _pretrained(spec: PretrainedSpec) -> list[FeatureModel]:
