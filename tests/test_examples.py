@@ -1,8 +1,11 @@
-"""The shipped study files: every example and the default study parse and plan, and the default study is the
-video-GPT example under the name ``demo``."""
+"""The shipped study files: every example and the default study parse and plan, the default study is the
+video-GPT example under the name ``demo``, and the Alice example runs on the real data."""
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -60,3 +63,23 @@ def test_the_commented_pythia_ladder_parses_and_plans():
     sizes = ("70m", "160m", "410m", "1b", "2.8b", "6.9b", "12b")
     assert all(models[f"pythia-{size}"].source == f"EleutherAI/pythia-{size}" for size in sizes)
     assert all(models[f"pythia-{size}"].train_tokens == 3.0e11 for size in sizes)
+
+
+def test_the_alice_example_runs_on_the_real_data_and_reruns_in_one_line(tmp_path):
+    """The README's language study, as a user runs it: the shipped weights on Alice, through the command."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "alice_lm_scaling.yaml"
+    command = [sys.executable, "-m", "cortexscale", "run", str(example), "--out", str(tmp_path), "--no-progress"]
+    first = subprocess.run(command, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "ran 157, reused 0, failed 0 tasks" in first.stdout
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0 and "all 157 tasks are done; nothing to run" in again.stdout
+    results = pd.read_parquet(tmp_path / "results.parquet")
+    assert len(results) == 7 * 3 * 7 * 6   # model layers x fMRI sizes x (6 subjects + group) x ROIs
+    group = pd.read_parquet(tmp_path / "summary.parquet").query("subject == 'group'")
+    r = group.pivot_table(index=["model", "layer"], columns="fmri_size", values="mean_r")
+    best = r["all"].groupby(level="model").max()
+    assert best["smollm2-135m"] > 0.20 and best["minilm-l6"] > 0.13   # the code gives 0.225 and 0.158
+    assert r.loc[("smollm2-135m", 30), "all"] == best["smollm2-135m"]  # the last layer, on 6 subjects' mean
+    for model, layer in r["all"].groupby(level="model").idxmax():
+        assert r.loc[(model, layer), "all"] - r.loc[(model, layer), "120"] > 0.1   # more fMRI data, better fits
