@@ -1,12 +1,14 @@
 """The shipped study files: every example and the default study parse and plan, the default study is the
 video-GPT example under the name ``demo``, and the Alice example runs on the real data."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from cortexscale.study import load_study, parse_study, plan_study
@@ -69,10 +71,11 @@ def test_the_alice_example_runs_on_the_real_data_and_reruns_in_one_line(tmp_path
     """The README's language study, as a user runs it: the shipped weights on Alice, through the command."""
     example = Path(__file__).resolve().parents[1] / "examples" / "alice_lm_scaling.yaml"
     command = [sys.executable, "-m", "cortexscale", "run", str(example), "--out", str(tmp_path), "--no-progress"]
-    first = subprocess.run(command, capture_output=True, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}   # this test worker's share of cores
+    first = subprocess.run(command, capture_output=True, text=True, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "ran 157, reused 0, failed 0 tasks" in first.stdout
-    again = subprocess.run(command, capture_output=True, text=True)
+    again = subprocess.run(command, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "all 157 tasks are done; nothing to run" in again.stdout
     results = pd.read_parquet(tmp_path / "results.parquet")
     assert len(results) == 7 * 3 * 7 * 6   # model layers x fMRI sizes x (6 subjects + group) x ROIs
