@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cortexscale.study import StudyLockedError, load_study, parse_study, plan_study, read_results, run_study
+from cortexscale.study import (StudyLockedError, load_study, parse_study, plan_study, read_results, run_study,
+                               summarise)
 from study_fixtures import toy_study
 
 
@@ -145,3 +146,42 @@ def test_sigkill_midway_loses_nothing_and_redoes_nothing(study_file, finished, t
                                            for p in out.glob("tasks/*/*/meta.json")) if k in survivors}
     assert not list(out.glob("tasks/*/.*.tmp"))
     pd.testing.assert_frame_equal(rerun.results, finished.results, rtol=1e-4)
+
+
+def test_small_cpu_fits_run_on_one_thread_and_the_threads_come_back(study_file, tmp_path, monkeypatch):
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from cortexscale.runtime import cpu_threads
+    from cortexscale.study.stages import fit as fit_stage
+
+    assert fit_stage.fit_threads(300, 1536, 6, "cpu") == 1
+    assert fit_stage.fit_threads(3000, 3072, 1000, "cpu") is None
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1
+            assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+        assert torch.get_num_threads() == 2
+        seen = []
+        real = fit_stage.RidgeCV.fit
+        monkeypatch.setattr(fit_stage.RidgeCV, "fit", lambda self, *a, **k: seen.append(torch.get_num_threads())
+                            or real(self, *a, **k))
+        run_study(study_file, out=tmp_path / "study", progress=False)
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_collected_summary_is_summarise_of_the_results_with_rois(study_file, tmp_path):
+    spec = changed(study_file, scoring={"summaries": ["mean", "max"], "rois": {"front": ["t0", "t1"], "back": ["t4"]}})
+    ran = run_study(spec, out=tmp_path / "study", progress=False)
+    results = read_results(ran.folder.root)
+    label_columns = list(results.columns[: list(results.columns).index("target")])
+    assert "params" in label_columns and "model" in label_columns and results.columns[-1] == "normalised_r"
+    collected = read_results(ran.folder.root, summary=True)
+    expected = summarise(results, ("mean", "max"), {"back": ["t4"], "front": ["t0", "t1"]})  # as the study sorts them
+    pd.testing.assert_frame_equal(collected, expected)
+    first = results[results["target"].isin(["t0", "t1"])].groupby(label_columns, sort=False, dropna=False)["r"].mean()
+    np.testing.assert_allclose(collected["roi_front_r"], first.to_numpy())

@@ -11,7 +11,9 @@ when present, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.de
 
 from __future__ import annotations
 
-__all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "torch_dtype"]
+from contextlib import contextmanager
+
+__all__ = ["PRECISIONS", "cpu_threads", "resolve_device", "resolve_precision", "torch_dtype"]
 
 PRECISIONS = ("fp32", "fp16", "bf16", "fp64")
 """Canonical precision names: float32, float16, bfloat16, float64."""
@@ -78,3 +80,22 @@ def resolve_device(device="auto"):
     if out.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asks for CUDA, but torch sees no CUDA device; use 'auto' or 'cpu'")
     return out
+
+
+@contextmanager
+def cpu_threads(n: int | None):
+    """Run the block with ``n`` CPU threads in torch and in the BLAS/OpenMP pools numpy and scipy use, then
+    restore them (None: leave them as they are). The setting is process-wide while the block runs."""
+    if n is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
