@@ -4,9 +4,8 @@
 the columns that label the fit: dataset, subject, model, layer, fMRI size, the sweep's axes, and the feature
 model's parameters with and without embeddings, training data, training FLOPs and training time; then the
 per-target ones: target, r, R², alpha, the target's ceiling and ``normalised_r = r / ceiling``
-(:func:`cortexscale.encoding.normalised_correlation`). ``summary.parquet`` reduces the
-targets of each fit to the study's summaries (mean and max per subject, as Ahmadi et al. reported, and the
-mean over each named ROI).
+(:func:`cortexscale.encoding.normalised_correlation`). ``summary.parquet`` reduces the targets of each fit to
+the study's summaries (mean and max per subject, as Ahmadi et al. reported, and the mean over each named ROI).
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ def summarise(results: pd.DataFrame, summaries=("mean", "max"), rois: dict | Non
     keys = [c for c in results.columns if c not in SCORE_COLUMNS]
     fits = results.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
     first = np.unique(fits, return_index=True)[1]
-    return _summaries(results, fits, results.loc[first, keys].reset_index(drop=True), summaries, rois)
+    return _summaries(results, fits, results.iloc[first][keys].reset_index(drop=True), summaries, rois)
 
 
 def _summaries(results: pd.DataFrame, fits: np.ndarray, labels: pd.DataFrame, summaries, rois) -> pd.DataFrame:
@@ -80,7 +79,8 @@ def _summaries(results: pd.DataFrame, fits: np.ndarray, labels: pd.DataFrame, su
     keys = list(labels.columns)  # as a group index, so that the label columns' types are those of a groupby
     unique = labels.groupby(keys, dropna=False, sort=False).size().index.to_frame(index=False)
     if len(unique) != len(labels):
-        raise ValueError(f"{len(labels) - len(unique)} fit(s) share their labels with another; each fit needs its own")
+        raise ValueError(f"{len(labels) - len(unique)} fit(s) share their labels with another fit; each fit "
+                         "needs labels of its own")
     labels = unique
     grouped = results[["r", "normalised_r"]].groupby(fits, sort=True)
     table = grouped.agg(list(summaries))
