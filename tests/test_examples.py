@@ -43,10 +43,15 @@ def test_default_study_has_the_grid_the_demo_promises():
     assert {p.get("precision", "fp32") for p in gpts} == {"fp32", "bf16"}
 
 
+def commented_yaml(text: str, start: str, end: str):
+    """The YAML commented out (4 leading characters) between ``start`` and ``end`` in a study file's text."""
+    block = text[text.index(start):text.index(end)]
+    return yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
+
+
 def test_the_commented_ahmadi_grid_parses_and_plans_one_axis_at_a_time():
     text = (Path(__file__).resolve().parents[1] / "examples" / "videogpt_scaling.yaml").read_text()
-    block = text[text.index("#   models:"):text.index("\nname: ")]
-    models = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))["models"]
+    models = commented_yaml(text, "#   models:", "\nname: ")["models"]
     study = yaml.safe_load(text) | {"models": models}
     plan = plan_study(parse_study(yaml.safe_dump(study)))
     points = [t.settings["axes"] for t in plan.of_kind("train")]
@@ -57,8 +62,7 @@ def test_the_commented_ahmadi_grid_parses_and_plans_one_axis_at_a_time():
 
 def test_the_commented_pythia_ladder_parses_and_plans():
     text = (Path(__file__).resolve().parents[1] / "examples" / "alice_lm_scaling.yaml").read_text()
-    block = text[text.index("  # - &pythia"):text.index("\nalignment:")]
-    ladder = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
+    ladder = commented_yaml(text, "  # - &pythia", "\nalignment:")
     study = yaml.safe_load(text)
     study["models"] += ladder
     models = {m.name: m for m in parse_study(yaml.safe_dump(study)).models}   # planning reads the hub
