@@ -29,9 +29,9 @@ def _hrf_rate(events: pd.DataFrame, n_trs: int) -> np.ndarray:
 
 
 def write_toy_dataset(folder: Path, seed: int = 0, n_trs: int = N_TRS, targets: int = N_TARGETS,
-                      words: int = 90) -> Path:
-    """Three subjects x (story1, story2 train; story3 test with 3 repeats) of ``n_trs`` TRs and ``targets``
-    targets, ``words`` words per story; returns the sidecar path."""
+                      words: int = 90, subjects: int = 3) -> Path:
+    """``subjects`` subjects (s1, s2, ...) x (story1, story2 train; story3 test with 3 repeats) of ``n_trs`` TRs
+    and ``targets`` targets, ``words`` words per story; returns the sidecar path."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     weights = rng.uniform(0.5, 1.5, targets)
@@ -41,7 +41,7 @@ def write_toy_dataset(folder: Path, seed: int = 0, n_trs: int = N_TRS, targets: 
         events.to_csv(folder / f"{story}.tsv", sep="\t", index=False)
         stimuli.append({"id": story, "modality": "text", "events": f"{story}.tsv"})
         signal = np.outer(_hrf_rate(events, n_trs), weights)
-        for subject in ("s1", "s2", "s3"):
+        for subject in (f"s{i + 1}" for i in range(subjects)):
             test = story == "story3"
             shape = (3, n_trs, targets) if test else (n_trs, targets)
             data = signal + rng.standard_normal(shape) * 0.8
