@@ -63,6 +63,7 @@ class _Memory:
 
     def __init__(self):
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> np.ndarray | None:
@@ -74,9 +75,11 @@ class _Memory:
     def put(self, key: str, values: np.ndarray) -> None:
         values.flags.writeable = False
         with self._lock:
+            replaced = self._items.pop(key, None)
+            self._bytes += values.nbytes - (replaced.nbytes if replaced is not None else 0)
             self._items[key] = values
-            while sum(v.nbytes for v in self._items.values()) > MEMORY_LIMIT and self._items:
-                self._items.popitem(last=False)
+            while self._bytes > MEMORY_LIMIT and self._items:
+                self._bytes -= self._items.popitem(last=False)[1].nbytes
 
 
 _MEMORY = _Memory()

@@ -289,8 +289,7 @@ def _overview(page: Page, results: pd.DataFrame, summary: pd.DataFrame) -> None:
                  "subjects of each subject's mean and max over targets.")
     keys = figures.model_keys(summary)
     scores = [c for c in ("mean_r", "max_r", "mean_normalised_r") if c in summary]
-    best = figures.best_layer(summary)
-    best = best[best["n_train_trs"] == best.groupby("subject")["n_train_trs"].transform("max")]
+    best = figures.largest_fmri(figures.best_layer(summary))
     best = best.groupby([*keys, "layer", "params"], dropna=False)[scores].mean()
     section.table(best.reset_index().sort_values("mean_r", ascending=False).head(40))
 
