@@ -128,3 +128,34 @@ def test_bad_arguments_are_named():
     one_size = hidden_sweep().query("hidden == 64")
     with pytest.raises(ValueError, match="no \\['layers'\\] group has more than one value of 'hidden'"):
         slope_summary(one_size, "hidden", score="mean_r", pairs_by=["layers"])
+
+
+@pytest.mark.parametrize("seed, shift", [(8, 1 / 3), (13, -0.02), (14, -0.02)])
+def test_a_constant_effect_lies_inside_its_own_interval_and_draws(seed, shift):
+    """Every pair differs by the same amount, so every resample gives the effect up to rounding; without a
+    bound reaching the estimate these three lost it by 1e-17 to 6e-17, and a bound a rounding error away is a
+    negative error bar, which matplotlib refuses."""
+    from cortexscale.report import figures
+
+    table = precision_sweep(seed=seed)
+    table = table[table["precision"] != "bf16"].copy()
+    fp32 = table["precision"] == "fp32"
+    table.loc[~fp32, "r"] = table.loc[fp32, "r"].to_numpy() + shift
+    effects = effect_summary(table, "precision", score="r", baseline="fp32", pairs_by=["model"], n_boot=50,
+                             n_perm=10)
+    row = effects.iloc[0]
+    assert row["low"] <= row["effect"] <= row["high"] and row["high"] - row["low"] < 1e-12
+    assert row["effect"] == pytest.approx(shift, abs=1e-12)
+    bars = figures.effects_plot(effects).axes[0].collections[0].get_segments()
+    assert len(bars) == 1 and bars[0][0][0] <= row["effect"] <= bars[0][1][0]
+
+
+def test_percentile_intervals_reach_their_estimate_and_keep_missing_draws_missing():
+    from cortexscale.scaling._resample import percentile_interval
+
+    draws = np.full((20, 3), 0.5)
+    draws[:, 2] = np.nan
+    low, high = percentile_interval(draws, 0.95, estimate=np.array([0.5 + 1e-16, 0.4, 0.7]))
+    assert low[0] <= 0.5 + 1e-16 <= high[0] and (low[1], high[1]) == (0.4, 0.5)
+    assert np.isnan(low[2]) and np.isnan(high[2])
+    assert percentile_interval(draws, 0.95, estimate=np.array([np.nan, 0.5, 0.5]))[0][0] == 0.5

@@ -89,6 +89,23 @@ def test_predictions_follow_the_raw_parameters_and_bands_contain_them(joint):
     assert np.all(wide_low <= low) and np.all(high <= wide_high)
 
 
+def test_every_interval_contains_its_estimate_even_from_few_resamples(study):
+    """With 3 resamples the percentile bounds of some parameters miss the fit; the intervals reach it."""
+    fit = fit_law(study, score="r", params="params", data="train_data", groups="subject", n_boot=3, seed=2)
+    values = {**fit.params, **{f"gain_per_decade_{role}": gain for role, gain in fit.gain_per_decade.items()}}
+    assert set(values) == set(fit.intervals)
+    for name, value in values.items():
+        low, high = fit.intervals[name]
+        assert low <= value <= high, name
+    from cortexscale.scaling import compute_optimal, frontier_exponents
+
+    optimal = compute_optimal(fit, [1e12, 1e15])
+    for name in ("params_opt", "data_opt", "score_opt"):
+        assert np.all(optimal[f"{name}_low"] <= optimal[name]) and np.all(optimal[name] <= optimal[f"{name}_high"])
+    exponents = frontier_exponents(fit)
+    assert np.all(exponents["low"] <= exponents["value"]) and np.all(exponents["value"] <= exponents["high"])
+
+
 def test_per_target_rows_give_the_fit_of_their_per_subject_means(study):
     means = study.groupby(["subject", "params", "train_data"], as_index=False)["r"].mean()
     a = fit_law(study, score="r", params="params", data="train_data", groups="subject", n_boot=0)

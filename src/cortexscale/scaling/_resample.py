@@ -52,12 +52,21 @@ def resampled_rows(panel: Panel, n_boot: int, rng: np.random.Generator, by: str 
         yield scores, unit_weights[start : start + b, row_unit].T
 
 
-def percentile_interval(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval at ``level`` of draws (B, …) over axis 0, ignoring NaN; NaN where all are NaN."""
+def percentile_interval(draws: np.ndarray, level: float, estimate=None) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval at ``level`` of draws (B, …) over axis 0, ignoring NaN; NaN where all are NaN.
+
+    ``estimate`` (…), the statistic on the data itself, is always inside the interval: where the draws are
+    degenerate (a constant effect, every resample alike) their percentiles can miss it by a rounding error,
+    so the bounds are widened to reach it.
+    """
     tail = 50.0 * (1.0 - level)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = np.nanpercentile(draws, [tail, 100.0 - tail], axis=0)
+    if estimate is not None:  # np.minimum keeps a NaN bound NaN (no draws), and a NaN estimate moves nothing
+        estimate = np.asarray(estimate, dtype=float)
+        low = np.where(np.isnan(estimate), low, np.minimum(low, estimate))
+        high = np.where(np.isnan(estimate), high, np.maximum(high, estimate))
     return low, high
 
 

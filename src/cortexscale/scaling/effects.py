@@ -96,8 +96,9 @@ def _summarise(panel: Panel, weights: list, n_pairs: list, n_boot: int, n_perm: 
         per_unit = np.stack([w[u] @ np.nan_to_num(scores[bounds[u] : bounds[u + 1]]) for u in range(len(w))])
         unit_weight = multiplicity[bounds[:-1]]
         stats.append((per_unit * unit_weight).sum(0) / unit_weight.sum(0))
-    low, high = percentile_interval(np.concatenate(stats), level) if stats else (np.nan, np.nan)
-    return {"effect": float(observed.mean()), "low": float(low), "high": float(high),
+    effect = observed.mean()
+    low, high = percentile_interval(np.concatenate(stats), level, effect) if stats else (np.nan, np.nan)
+    return {"effect": float(effect), "low": float(low), "high": float(high),
             "p_value": sign_flip_pvalue(observed, n_perm, rng), "n_units": len(used),
             "n_pairs": int(sum(n_pairs[u] for u in used))}
 

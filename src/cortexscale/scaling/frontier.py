@@ -59,7 +59,7 @@ def compute_optimal(fit: ScalingFit, compute) -> pd.DataFrame:
     names = ("params_opt", "data_opt", "score_opt")
     columns = {"compute": compute, **{name: value[0] for name, value in zip(names, point)}}
     for name, drawn in zip(names, _optimum(draws, product)):
-        low, high = percentile_interval(drawn, fit.level) if len(draws) else (np.nan, np.nan)
+        low, high = percentile_interval(drawn, fit.level, columns[name]) if len(draws) else (np.nan, np.nan)
         columns[f"{name}_low"], columns[f"{name}_high"] = low, high
     return pd.DataFrame(columns)
 
@@ -82,7 +82,7 @@ def frontier_exponents(fit: ScalingFit) -> pd.DataFrame:
     value = exponents(np.array(fit.params["alpha"]), np.array(fit.params["beta"]))
     names = list(fit.param_names)
     drawn = exponents(fit.boot[:, names.index("alpha")], fit.boot[:, names.index("beta")])
-    low, high = percentile_interval(drawn, fit.level) if len(drawn) else (np.full(4, np.nan),) * 2
+    low, high = percentile_interval(drawn, fit.level, value) if len(drawn) else (np.full(4, np.nan),) * 2
     return pd.DataFrame({"value": value, "low": low, "high": high},
                         index=pd.Index(["a", "b", "a_compute", "b_compute"], name="exponent"))
 

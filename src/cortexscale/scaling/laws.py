@@ -146,7 +146,8 @@ class ScalingFit:
             raise ValueError("this fit has no bootstrap draws (n_boot=0 or every resample failed); no band")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             predictions = _fits.predict_scores(self.law, draws, values)
-        return percentile_interval(predictions, self.level if level is None else level)
+        point = _fits.predict_scores(self.law, self._raw()[None], values)[0]
+        return percentile_interval(predictions, self.level if level is None else level, point)
 
     def summary(self) -> str:
         """A few lines: the law, its data, each parameter and gain per decade with its interval, the loss."""
@@ -272,13 +273,15 @@ class _Problem:
         return draws
 
 
-def _intervals(law: str, names, draws: np.ndarray, ranges: dict, level: float) -> dict:
+def _intervals(law: str, names, raw: np.ndarray, draws: np.ndarray, ranges: dict, level: float) -> dict:
+    """Interval of every parameter and gain per decade, each containing its value at the fit ``raw``."""
     gains = _fits.gains_per_decade(law, draws, list(ranges.values())) if len(draws) else np.empty((0, len(ranges)))
     columns = np.hstack([draws, gains])
     labels = list(names) + [f"gain_per_decade_{r}" for r in ranges]
     if len(columns) == 0:
         return {label: (np.nan, np.nan) for label in labels}
-    low, high = percentile_interval(columns, level)
+    estimate = np.concatenate([raw, _fits.gains_per_decade(law, raw[None], list(ranges.values()))[0]])
+    low, high = percentile_interval(columns, level, estimate)
     return {label: (float(lo), float(hi)) for label, lo, hi in zip(labels, low, high)}
 
 
@@ -359,7 +362,7 @@ def fit_law(
         compute_law = fit_compute_law(table, params=params, data=data, compute=compute)
     return ScalingFit(
         law=law, score=score, axes=axes, params=dict(zip(names, map(float, raw))),
-        intervals=_intervals(law, names, draws, ranges, level), boot=draws, n_points=len(panel.points),
+        intervals=_intervals(law, names, np.asarray(raw, dtype=float), draws, ranges, level), boot=draws, n_points=len(panel.points),
         n_rows=len(problem.scores), loss=loss, ranges=ranges, level=level, groups=groups, delta=delta,
         compute_law=compute_law,
     )
