@@ -24,7 +24,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/cortexscale demo --jobs $(JOBS)
 
 alice: $(VENV)/.installed-test
-	$(BIN)/python -m cortexscale.demo
+	$(BIN)/python -m cortexscale.alice_check
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2 -q

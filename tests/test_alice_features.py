@@ -10,7 +10,7 @@ import pytest
 from sklearn.model_selection import KFold, cross_val_predict
 
 from cortexscale.data import load_alice
-from cortexscale.demo import ALPHAS, INNER_FOLDS, cross_validated_r, fold_lengths
+from cortexscale.alice_check import ALPHAS, INNER_FOLDS, cross_validated_r, fold_lengths
 from cortexscale.encoding import Delayer, RidgeCV, correlation_score
 from cortexscale.encoding.preprocessing import zscore_runs
 from cortexscale.features import align_to_trs, causal_features, extract_features, load_language_model

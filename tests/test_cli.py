@@ -91,7 +91,8 @@ def test_an_unreadable_model_is_bad_input_and_a_bug_is_one_line_with_exit_4(tmp_
     path.write_text("name: x\ndatasets: [{name: alice, loader: alice}]\n"
                     f"models: [{{family: pretrained, name: lm, source: {tmp_path}}}]\n")
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
-    assert result.exit_code == EXIT_BAD_INPUT and result.output.startswith("error: model 'lm': cannot read")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.output.startswith(f"error: {path}:3: models.0.source: model 'lm': cannot read the config of")
 
     def broken(*args, **kwargs):
         return {}["missing"]

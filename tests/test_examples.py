@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from cortexscale.study import load_study, parse_study, plan_study
-from cortexscale.studies import DEFAULT_STUDY
+from cortexscale.study_files import DEFAULT_STUDY
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 

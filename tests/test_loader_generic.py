@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import wave
 
 import h5py
 import numpy as np
@@ -18,6 +19,17 @@ N_TRS, N_TARGETS = 10, 3
 def write_events(path, n=8, step=2.0):
     lines = ["onset\tduration\tword"] + [f"{i * step}\t0.5\tw{i}" for i in range(n)]
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_wav(path, seconds, rate=8000):
+    """A silent mono 16-bit WAV of ``seconds``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(np.zeros(int(seconds * rate), "<i2").tobytes())
     return path
 
 
@@ -145,6 +157,10 @@ def stimulus_change(index, **changes):
     (stimulus_change(0, frames="frames"), ValueError, r"stimuli\[0\]: a video stimulus needs frames"),
     (stimulus_change(1, id="story"), ValueError, r"stimuli\[1\].id: stimulus id 'story' appears twice"),
     (stimulus_change(0, events="events/none.tsv"), FileNotFoundError, r"stimuli\[0\].events: file not found"),
+    (stimulus_change(0, audio="audio/none.wav"), FileNotFoundError,
+     r"stimuli\[0\].audio: file not found: .*audio/none.wav"),
+    (stimulus_change(0, modality="audio", audio="events/story.tsv"), ValueError,
+     r"stimuli\[0\].audio: an audio stimulus takes no audio"),
 ])
 def test_bad_sidecars_name_the_field(tmp_path, change, error, match):
     sidecar, _ = build(tmp_path)
@@ -153,6 +169,34 @@ def test_bad_sidecars_name_the_field(tmp_path, change, error, match):
     with pytest.raises(error, match=match) as caught:
         generic_dataset(path)
     assert str(path) in str(caught.value)
+
+
+def test_text_and_video_stimuli_take_their_sound(tmp_path):
+    sidecar, _ = build(tmp_path)
+    story = write_wav(tmp_path / "audio" / "story.wav", 15.0)
+    soundtrack = write_wav(tmp_path / "audio" / "movie.wav", 4.0)
+    sidecar["stimuli"][0]["audio"] = "audio/story.wav"
+    sidecar["stimuli"][1]["audio"] = str(soundtrack)
+    data = generic_dataset(save(tmp_path, sidecar))
+    data.check()
+    assert data.stimuli["story"].audio == story and data.stimuli["movie"].audio == soundtrack
+    sound = data.stimuli["story"].sound_events()
+    assert (sound["onset"][0], sound["value"][0]) == (0.0, str(story))
+    np.testing.assert_allclose([sound["duration"][0], data.stimuli["movie"].sound_events()["duration"][0]],
+                               [15.0, 4.0])
+    del sidecar["stimuli"][0]["audio"]
+    assert generic_dataset(save(tmp_path, sidecar)).stimuli["story"].audio is None
+
+
+def test_check_warns_of_a_sound_longer_than_the_scan(tmp_path):
+    sidecar, _ = build(tmp_path)
+    write_wav(tmp_path / "audio" / "story.wav", 40.0)
+    sidecar["stimuli"][0]["audio"] = "audio/story.wav"
+    data = generic_dataset(save(tmp_path, sidecar))
+    with pytest.warns(UserWarning, match=r"dataset 'toy', run s1/r1: the audio of stimulus 'story' \(.*story.wav\) "
+                                         "runs to 40 s on its clock, past the end of the scan of 10 TRs of 2 s from "
+                                         "0 s at 20 s"):
+        data.check()
 
 
 def test_bad_events_and_files(tmp_path):

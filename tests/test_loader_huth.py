@@ -1,31 +1,17 @@
-"""The Huth-lab loader: HDF5 responses per subject and story, TextGrid words per story, trims and repeats."""
+"""The Huth-lab loader: HDF5 responses per subject and story, TextGrid words per story, sound files per story,
+trims and repeats."""
+
+import json
+import wave
 
 import h5py
 import numpy as np
 import pytest
 
 from cortexscale.data import DATASETS, huth_dataset, load_dataset
+from study_fixtures import textgrid
 
 N_TRS, N_VOXELS, TR = 12, 4, 2.0
-
-
-def textgrid(words, xmax):
-    """A long-format Praat TextGrid with one interval tier "word"; ``words`` are (start, end, label)."""
-    intervals, time = [], 0.0
-    for start, end, label in words:
-        if start > time:
-            intervals.append((time, start, "sp"))
-        intervals.append((start, end, label))
-        time = end
-    intervals.append((time, xmax, ""))
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {xmax}",
-             "tiers? <exists>", "size = 1", "item []:", "    item [1]:", '        class = "IntervalTier"',
-             '        name = "word"', "        xmin = 0", f"        xmax = {xmax}",
-             f"        intervals: size = {len(intervals)}"]
-    for i, (start, end, label) in enumerate(intervals, 1):
-        lines += [f"        intervals [{i}]:", f"            xmin = {start}", f"            xmax = {end}",
-                  f'            text = "{label}"']
-    return "\n".join(lines) + "\n"
 
 
 class Stories:
@@ -54,6 +40,17 @@ class Stories:
         folder = self.root / "TextGrids"
         folder.mkdir(exist_ok=True)
         (folder / f"{story}.TextGrid").write_text(textgrid(words, xmax))
+
+    def sounds(self, folder, seconds=18.0, suffix=".wav", rate=8000):
+        """A silent sound file per story in ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for story in ("alpha", "beta", "gamma"):
+            with wave.open(str(folder / f"{story}{suffix}"), "wb") as handle:
+                handle.setnchannels(1)
+                handle.setsampwidth(2)
+                handle.setframerate(rate)
+                handle.writeframes(np.zeros(int(seconds * rate), "<i2").tobytes())
+        return folder
 
     def load(self, **settings):
         return huth_dataset(self.root, **{"train_stories": ["alpha", "beta"], "test_stories": ["gamma"],
@@ -188,3 +185,53 @@ def test_subjects_with_different_voxel_counts_are_refused(tmp_path):
                                          r"in \['S2/alpha'"):
         stories.load()
     assert stories.load(subjects=["S2"]).targets == tuple(f"v{i}" for i in range(6))
+
+
+def test_stories_get_their_sound_from_a_relative_or_absolute_folder(stories, tmp_path):
+    folder = stories.sounds(tmp_path.parent / f"{tmp_path.name}-stimuli")
+    relative = stories.load(audio=f"../{folder.name}")
+    relative.check()
+    for story in ("alpha", "beta", "gamma"):
+        stimulus = relative.stimuli[story]
+        assert stimulus.modality == "text" and stimulus.audio == stories.root / ".." / folder.name / f"{story}.wav"
+        sound = stimulus.sound_events()
+        assert (len(sound), sound["onset"][0], sound["value"][0]) == (1, 0.0, str(stimulus.audio))
+        np.testing.assert_allclose(sound["duration"][0], 18.0)
+    absolute = stories.load(audio=str(folder))
+    assert absolute.stimuli["beta"].audio == folder / "beta.wav"
+    assert absolute.identity == relative.identity
+    assert json.loads(relative.identity.removeprefix("huth:"))["audio"] == str(folder.resolve())
+    assert all(stimulus.audio is None for stimulus in stories.load().stimuli.values())
+
+
+def test_the_audio_suffix_and_the_identity(stories):
+    stories.sounds(stories.root / "stimuli", suffix=".flac.wav")
+    plain = stories.load()
+    assert "audio" not in json.loads(plain.identity.removeprefix("huth:"))
+    with_audio = stories.load(audio="stimuli", audio_suffix=".flac.wav")
+    assert with_audio.stimuli["gamma"].audio == stories.root / "stimuli" / "gamma.flac.wav"
+    stories.sounds(stories.root / "stimuli")
+    other_suffix = stories.load(audio="stimuli")
+    assert len({plain.identity, with_audio.identity, other_suffix.identity}) == 3
+
+
+def test_a_missing_sound_is_named(stories):
+    folder = stories.sounds(stories.root / "stimuli")
+    (folder / "beta.wav").unlink()
+    with pytest.raises(FileNotFoundError, match=f"sound of story 'beta' not found: {folder / 'beta.wav'}"):
+        stories.load(audio="stimuli")
+    with pytest.raises(FileNotFoundError, match="sound of story 'alpha' not found: .*elsewhere/alpha.wav"):
+        stories.load(audio="elsewhere")
+
+
+def test_a_sound_longer_than_the_scan_is_warned_about_and_one_after_it_refused(stories):
+    """The released arrays keep fewer scans than the recording lasts (the Huth lab trims the end), so a sound
+    may outlast the scan: a warning; one heard in no scan is an error."""
+    stories.sounds(stories.root / "stimuli", seconds=30.0)
+    with pytest.warns(UserWarning, match=r"run S1/alpha: the audio of stimulus 'alpha' \(.*alpha.wav\) runs to 30 s "
+                                         r"on its clock, past the end of the scan of 12 TRs of 2 s from 0 s at 24 s"):
+        stories.load(audio="stimuli").check()
+    stories.sounds(stories.root / "stimuli", seconds=2.0)
+    with pytest.raises(ValueError, match=r"the audio of stimulus 'alpha' \(.*, 0 to 2 s on its clock\) is not heard "
+                                         r"during the scan of 12 TRs of 2 s from 6 s"):
+        stories.load(audio="stimuli", first_scan_time=6.0).check()

@@ -163,11 +163,14 @@ def test_repeats_share_the_signal_and_not_the_noise(sim):
 def test_noise_ceiling_recovers_the_true_ceiling(sim):
     """The ceiling the study's ceiling stage computes (repeats z-scored per run, cc_max) is within 0.06 of
     sqrt(N snr / (N snr + 1)) on average per subject, 0.2 for every parcel, unbiased to 0.03."""
+    from cortexscale.study.protocol import CeilingSettings, DatasetRef, Evaluation
     from cortexscale.study.stages.ceiling import ceiling_of
 
     errors = []
     for subject in sim.subjects:
-        estimate, method = ceiling_of(sim, subject, [subject], sim.subjects, "test-runs")
+        settings = CeilingSettings(dataset=DatasetRef(name="sim", loader="simulated"), subject=subject,
+                                   members=[subject], all_subjects=sim.subjects, evaluation=Evaluation(mode="test-runs"))
+        estimate, method = ceiling_of(sim, settings)
         assert method == "repeats"
         error = estimate - sim.true_ceiling(subject)
         assert np.abs(error).mean() < 0.06 and np.abs(error).max() < 0.2

@@ -191,6 +191,29 @@ def test_groups_reach_the_splitter_and_the_base_estimators():
     np.testing.assert_allclose(by_lengths.weights_, model.weights_)
 
 
+def test_delays_never_cross_a_run_or_a_held_out_gap():
+    """Spaces fitted with delayed ridge see their runs in fit, in every training set of the stacking splits (the
+    rows of one run on either side of a held-out chunk are two pieces) and in predict."""
+    class Pieces(RidgeCV):
+        seen = []
+
+        def fit(self, X, y, groups=None):
+            Pieces.seen.append(np.asarray(groups))
+            return super().fit(X, y, groups=groups)
+
+    X, Y = two_space_data(n=90, t=3, seed=14)
+    delayed = dict(alphas=[1.0, 10.0], delays=[1, 2], cv=2, dtype="float64")
+    model = StackedRegression([("a", Pieces(**delayed), slice(0, 3)), ("b", RidgeCV(**delayed), slice(3, 6))],
+                              cv=3, progress=False).fit(X, Y, run_lengths=[70, 20])
+    first_fold, middle_fold = Pieces.seen[0], Pieces.seen[1]
+    np.testing.assert_array_equal(first_fold, np.repeat([0, 1], [40, 20]))   # rows 30..69 of run 0, then run 1
+    np.testing.assert_array_equal(middle_fold, np.repeat([0, 1, 2], [30, 10, 20]))   # 0..29 | gap | 60..69, run 1
+    np.testing.assert_array_equal(Pieces.seen[-1], np.repeat([0, 1], [70, 20]))
+    by_run = np.concatenate([model.predict_per_space(X[a:b]) for a, b in ((0, 70), (70, 90))], axis=1)
+    np.testing.assert_allclose(model.predict_per_space(X, run_lengths=[70, 20]), by_run, rtol=1e-10)
+    assert not np.allclose(model.predict_per_space(X), by_run)
+
+
 def test_only_held_out_samples_enter_the_weights():
     X, Y = two_space_data(n=100, t=4, shares=(0.5, 0.5), noise=1.0, seed=13)
     idx = np.arange(100)

@@ -153,10 +153,10 @@ def test_small_cpu_fits_run_on_one_thread_and_the_threads_come_back(study_file, 
     from threadpoolctl import threadpool_info
 
     from cortexscale.runtime import cpu_threads
-    from cortexscale.study.stages import fit as fit_stage
+    from cortexscale.study.fits import base as fit_base
 
-    assert fit_stage.fit_threads(300, 1536, 6, "cpu") == 1
-    assert fit_stage.fit_threads(3000, 3072, 1000, "cpu") is None
+    assert fit_base.fit_threads(300, 1536, 6, "cpu") == 1
+    assert fit_base.fit_threads(3000, 3072, 1000, "cpu") is None
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -165,8 +165,8 @@ def test_small_cpu_fits_run_on_one_thread_and_the_threads_come_back(study_file, 
             assert all(pool["num_threads"] == 1 for pool in threadpool_info())
         assert torch.get_num_threads() == 2
         seen = []
-        real = fit_stage.RidgeCV.fit
-        monkeypatch.setattr(fit_stage.RidgeCV, "fit", lambda self, *a, **k: seen.append(torch.get_num_threads())
+        real = fit_base.RidgeCV.fit
+        monkeypatch.setattr(fit_base.RidgeCV, "fit", lambda self, *a, **k: seen.append(torch.get_num_threads())
                             or real(self, *a, **k))
         run_study(study_file, out=tmp_path / "study", progress=False)
         assert seen and set(seen) == {1} and torch.get_num_threads() == 2

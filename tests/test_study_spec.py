@@ -30,12 +30,13 @@ models:
 def test_a_good_study_resolves_every_default():
     spec = parse_study(GOOD)
     resolved = spec.resolved()
-    assert resolved["encoding"]["delays"] == [1, 2, 3, 4] and resolved["encoding"]["cv"] == 5
+    assert resolved["encoding"][0]["delays"] == [1, 2, 3, 4] and resolved["encoding"][0]["cv"] == 5
+    assert resolved["encoding"][0]["method"] == "ridge" and resolved["encoding"][0]["trim"] == [0, 0]
     assert resolved["alignment"] == {"method": "lanczos", "window": 3, "cutoff_mult": 1.0}
     assert resolved["models"][1]["axes"]["precision"] == ["fp32", "bf16"]
     assert resolved["fmri"] == {"unit": "runs", "sizes": ["all"]}
     assert parse_study(yaml.safe_dump(resolved)).resolved() == resolved
-    assert spec.encoding.alpha_grid()[0] == pytest.approx(10.0) and len(spec.encoding.alpha_grid()) == 15
+    assert spec.encoding[0].alpha_grid()[0] == pytest.approx(10.0) and len(spec.encoding[0].alpha_grid()) == 15
 
 
 @pytest.mark.parametrize("change, match", [
@@ -116,7 +117,7 @@ def test_every_sweep_plans_on_its_family(name):
     video = "" if family == "vit" else "    video: {frames: 6100000}\n"   # room for Ahmadi et al.'s 6M frames
     plan = plan_study(parse_study(VIT.replace("family: vit", f"family: {family}") + video + f"    sweep: {name}\n"))
     axis, values = next(iter(SWEEPS[name].items()))
-    trained = [t.settings["axes"] for t in plan.of_kind("train") if not t.settings["axes"].get("upstream")]
+    trained = [t.settings["axes"] for t in plan.of_kind("train") if not t.settings.get("upstream")]
     assert sorted(map(str, {point[axis] for point in trained})) == sorted(map(str, values))
     assert len(trained) == len(grid(SWEEPS[name]))
 

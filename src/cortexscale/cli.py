@@ -1,13 +1,13 @@
 """The ``cortexscale`` command: run a study, see where it stands, read its results.
 
 Errors are one clear line on stderr (the traceback too with ``--debug``). Exit codes: 0 success, 1 some
-tasks failed, 2 bad input (a study file, a dataset, a model or folder that cannot be read), 3 the study folder
-is being written by another run, 4 an unexpected error (a bug: ``--debug`` shows where), 130 interrupted.
+tasks failed, 2 bad input (a study file, a dataset, a model or a folder that cannot be used, each raised as
+one of :mod:`cortexscale.errors`, or an optional dependency that is not installed), 3 the study folder is
+being written by another run, 4 an unexpected error (a bug: ``--debug`` shows where), 130 interrupted.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -31,13 +31,14 @@ def _fail(error: BaseException, code: int, cause: BaseException | None = None) -
 
 def _guarded(func, *args, **kwargs):
     """``func(*args, **kwargs)``, with errors turned into one line and an exit code."""
-    from .study import StudyFileError, StudyLockedError
+    from .errors import InputError
+    from .study import StudyLockedError
 
     try:
         return func(*args, **kwargs)
     except StudyLockedError as err:
         _fail(err, EXIT_LOCKED)
-    except (StudyFileError, ValueError, OSError, ImportError) as err:
+    except (InputError, ImportError) as err:
         _fail(err, EXIT_BAD_INPUT)
     except Exception as err:  # noqa: BLE001 - one line and its own exit code; --debug shows the traceback
         _fail(RuntimeError(f"{type(err).__name__}: {err} (unexpected; --debug shows the traceback)"),
@@ -51,7 +52,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")):
 
 @app.command()
 def run(study: Path = typer.Argument(..., help="The study file (YAML)."),
-        out: Path = typer.Option(None, "--out", help="Study folder; default studies/<name>."),
+        out: Path = typer.Option(None, "--out", help="Study folder; default outputs/<name>."),
         executor: str = typer.Option("local", "--executor", help="local or ray."),
         jobs: int = typer.Option(1, "--jobs", "-j", help="Local processes running tasks at once."),
         address: str = typer.Option(None, "--address", help="Ray cluster to join (default: start a local one)."),
@@ -71,35 +72,16 @@ def run(study: Path = typer.Argument(..., help="The study file (YAML)."),
         raise typer.Exit(EXIT_FAILED)
 
 
-def _status(study_dir: Path) -> tuple[list[dict], dict]:
-    plan_path = study_dir / "plan.json"
-    if not plan_path.is_file():
-        raise FileNotFoundError(f"{study_dir} is not a study folder (no plan.json); run a study into it first")
-    plan = json.loads(plan_path.read_text())
-    counts: dict = {}
-    failures = []
-    for task in plan:
-        folder = study_dir / "tasks" / task["kind"] / task["key"]
-        row = counts.setdefault(task["kind"], {"done": 0, "failed": 0, "todo": 0})
-        failed = folder.with_name(f"{task['key']}.failed.json")
-        if (folder / "meta.json").is_file():
-            row["done"] += 1
-        elif failed.is_file():
-            row["failed"] += 1
-            failures.append(json.loads(failed.read_text()))
-        else:
-            row["todo"] += 1
-    return failures, counts
-
-
 @app.command()
 def status(study_dir: Path = typer.Argument(..., help="A study folder."),
            traceback: bool = typer.Option(False, "--traceback", help="Print the failed tasks' tracebacks.")):
     """Show how many tasks of each kind are done, failed or still to run.
 
-    Example: cortexscale status studies/alice-lm-scaling
+    Example: cortexscale status outputs/alice-lm-scaling
     """
-    failures, counts = _guarded(_status, study_dir)
+    from .study import StudyFolder
+
+    counts, failures = _guarded(StudyFolder(study_dir).status)
     width = max(map(len, counts))
     for kind, row in counts.items():
         typer.echo(f"{kind:<{width}}  done {row['done']:>4}  failed {row['failed']:>3}  to run {row['todo']:>4}")
@@ -118,8 +100,9 @@ def results(study_dir: Path = typer.Argument(..., help="A study folder."),
             columns: str = typer.Option(None, "--columns", help="Comma-separated columns to show.")):
     """Print a study's results (per fit summaries by default) or write them to a file.
 
-    Example: cortexscale results studies/alice-lm-scaling --columns model,layer,fmri_size,mean_r
+    Example: cortexscale results outputs/alice-lm-scaling --columns model,layer,fmri_size,mean_r
     """
+    from .errors import InputError
     from .study import read_results
 
     table = _guarded(read_results, study_dir, summary=not targets)
@@ -127,7 +110,7 @@ def results(study_dir: Path = typer.Argument(..., help="A study folder."),
         wanted = [c.strip() for c in columns.split(",")]
         missing = [c for c in wanted if c not in table.columns]
         if missing:
-            _fail(ValueError(f"no column(s) {missing}; columns are {list(table.columns)}"), EXIT_BAD_INPUT)
+            _fail(InputError(f"no column(s) {missing}; columns are {list(table.columns)}"), EXIT_BAD_INPUT)
         table = table[wanted]
     if output is None:
         typer.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
@@ -144,12 +127,13 @@ def report(study_dir: Path = typer.Argument(..., help="A study folder."),
                                                             "(targets voxel_<i>_<j>_<k>) for brain maps.")):
     """Write the study's report (fits, frontier, effects, figures) to STUDY_DIR/report/index.html.
 
-    Example: cortexscale report studies/videogpt-scaling
+    Example: cortexscale report outputs/videogpt-scaling
     """
+    from .errors import StudyFolderError
     from .report import write_report
 
     if not Path(study_dir).is_dir():
-        _fail(FileNotFoundError(f"{study_dir} is not a folder"), EXIT_BAD_INPUT)
+        _fail(StudyFolderError(f"{study_dir} is not a folder"), EXIT_BAD_INPUT)
     path = _guarded(write_report, study_dir, n_boot=n_boot, atlas=atlas)
     typer.echo(f"report: {path}")
 
@@ -164,8 +148,9 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
         n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples.")):
     """Fit a scaling law to a study's results (each model at its best layer and largest fMRI size) and print it.
 
-    Example: cortexscale fit studies/videogpt-scaling --law joint
+    Example: cortexscale fit outputs/videogpt-scaling --law joint
     """
+    from .errors import InputError
     from .report import model_points
     from .scaling import fit_law
     from .study import read_results
@@ -175,14 +160,20 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
         table = table[table["model"] == model]
     roles = {"params": "params", "params_non_embedding": "params", "train_data": "data", "train_flops": "compute"}
     if x not in roles:
-        _fail(ValueError(f"--x must be one of {sorted(roles)}, got {x!r}"), EXIT_BAD_INPUT)
+        _fail(InputError(f"--x must be one of {sorted(roles)}, got {x!r}"), EXIT_BAD_INPUT)
     axes = {"params": "params", "data": "train_data", "compute": "train_flops"} if law == "joint" else {roles[x]: x}
-    result = _guarded(fit_law, table, score=score, law=law, n_boot=n_boot, groups="subject", progress=False, **axes)
-    typer.echo(result.summary())
+
+    def fitted():
+        try:
+            return fit_law(table, score=score, law=law, n_boot=n_boot, groups="subject", progress=False, **axes)
+        except ValueError as err:  # a law the study's results cannot support, or a bad option of this command
+            raise InputError(f"cannot fit the {law} law to {study_dir}: {err}") from err
+
+    typer.echo(_guarded(fitted).summary())
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("studies") / "demo", "--out", help="Study folder."),
+def demo(out: Path = typer.Option(Path("outputs") / "demo", "--out", help="Study folder."),
          jobs: int = typer.Option(2, "--jobs", "-j", help="Local processes running tasks at once."),
          progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")):
     """Run the default study (procedural game video, simulated subjects, a grid of video GPTs), fit the laws and
@@ -192,7 +183,7 @@ def demo(out: Path = typer.Option(Path("studies") / "demo", "--out", help="Study
     """
     from .report import write_report
     from .study import load_study, run_study
-    from .studies import DEFAULT_STUDY
+    from .study_files import DEFAULT_STUDY
 
     result = _guarded(run_study, load_study(DEFAULT_STUDY), out=out, jobs=jobs, progress=progress)
     typer.echo(result.line())

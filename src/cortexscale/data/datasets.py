@@ -12,6 +12,7 @@ Every loader in :data:`DATASETS` returns a Dataset; :func:`load_dataset` looks a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .audio import _sound_events
 from .events import check_events
 
 __all__ = ["DATASETS", "MODALITIES", "SPLITS", "Dataset", "Run", "Stimulus", "load_dataset", "register_dataset"]
@@ -42,12 +44,17 @@ class Stimulus:
         onset, duration (seconds on the stimulus clock) and value.
     frames : path or None
         The frame store folder of a video stimulus.
+    audio : path or None
+        The sound of a text or video stimulus on its own clock, starting at 0 s (a story's recording beside its
+        word timings, a film's soundtrack); what a speech model hears (:meth:`sound_events`). An audio stimulus
+        takes none: its events already are its sound files.
     """
 
     id: str
     modality: str
     events: pd.DataFrame
     frames: Path | None = None
+    audio: Path | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -56,12 +63,34 @@ class Stimulus:
         if (self.modality == "video") != (self.frames is not None):
             raise ValueError(f"stimulus {self.id!r}: a video stimulus needs frames= (a frame store folder) and "
                              f"only a video stimulus takes one (modality {self.modality!r}, frames {self.frames})")
+        if self.audio is not None:
+            if self.modality == "audio":
+                raise ValueError(f"stimulus {self.id!r}: an audio stimulus takes no audio= (its events already are "
+                                 f"its sound files); got audio {self.audio}")
+            object.__setattr__(self, "audio", Path(self.audio))
 
     @property
     def end(self) -> float:
         """Seconds on the stimulus clock at which its last event ends."""
         ends = self.events["onset"] + self.events["duration"]
         return float(ends.max()) if len(ends) else 0.0
+
+    def sound_events(self) -> pd.DataFrame | None:
+        """The sounds a speech model takes, or None for a stimulus without sound.
+
+        Returns
+        -------
+        DataFrame (n_sounds, >= 3) or None
+            onset, duration (seconds on the stimulus clock) and value (the sound file): an audio stimulus's own
+            events; for a stimulus with ``audio``, one row (onset 0.0, the file's duration from its header, or
+            from decoding it when the header gives none, and ``str(audio)``); None otherwise. Reading the
+            duration opens the file (FileNotFoundError or ValueError when it is missing or unreadable).
+        """
+        if self.modality == "audio":
+            return self.events
+        if self.audio is None:
+            return None
+        return _sound_events(self.audio, onset=0.0)
 
 
 def _array(value) -> np.ndarray | None:
@@ -164,14 +193,17 @@ class Dataset:
 
     def check(self) -> None:
         """Validate every run: stimulus known, responses (n_trs, n_targets) and finite, repeats shaped alike,
-        and the stimulus inside the scan. Errors name the dataset, the run and what is wrong."""
+        the stimulus inside the scan, and a stimulus's ``audio`` readable and heard during the scan (a sound that
+        outlasts the scan by more than a TR is warned about). Errors name the dataset, the run and what is
+        wrong."""
         if not self.runs:
             raise ValueError(f"dataset {self.name!r} has no runs")
+        sounds: dict[str, pd.DataFrame] = {}
         for run in self.runs:
-            _check_run(self, run)
+            _check_run(self, run, sounds)
 
 
-def _check_run(dataset: Dataset, run: Run) -> None:
+def _check_run(dataset: Dataset, run: Run, sounds: dict[str, pd.DataFrame]) -> None:
     where = f"dataset {dataset.name!r}, run {run.label}"
     if run.stimulus not in dataset.stimuli:
         raise ValueError(f"{where}: stimulus {run.stimulus!r} is not one of the dataset's {sorted(dataset.stimuli)}")
@@ -182,7 +214,12 @@ def _check_run(dataset: Dataset, run: Run) -> None:
             raise ValueError(f"{where}: repeats must be (n_repeats >= 2, n_trs, n_targets), got {repeats.shape}")
         _check_responses(repeats[0], (run.n_trs, len(dataset.targets)), f"{where}: repeats[0]")
         _check_responses(repeats, repeats.shape, f"{where}: repeats")
-    _check_timing(dataset.stimuli[run.stimulus], run, where)
+    stimulus = dataset.stimuli[run.stimulus]
+    _check_timing(stimulus, run, where)
+    if stimulus.audio is not None:
+        if stimulus.id not in sounds:
+            sounds[stimulus.id] = _read_sound(stimulus, where)
+        _check_sound_timing(stimulus, sounds[stimulus.id], run, where)
 
 
 def _check_responses(values: np.ndarray, shape: tuple, what: str) -> None:
@@ -203,6 +240,33 @@ def _check_timing(stimulus: Stimulus, run: Run, where: str) -> None:
     onsets = stimulus.events["onset"].to_numpy()
     if len(onsets) and not ((onsets >= start - run.tr) & (onsets < end)).any():
         raise ValueError(f"{where}: no event of stimulus {stimulus.id!r} falls inside the scan [{start:g}, {end:g}) s")
+
+
+def _read_sound(stimulus: Stimulus, where: str) -> pd.DataFrame:
+    """The one-row sound events of a stimulus with ``audio``; a missing or unreadable file names the run."""
+    try:
+        return stimulus.sound_events()
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{where}: the audio of stimulus {stimulus.id!r}: {err}") from err
+    except ValueError as err:
+        raise ValueError(f"{where}: the audio of stimulus {stimulus.id!r} ({stimulus.audio}): {err}") from err
+
+
+def _check_sound_timing(stimulus: Stimulus, sound: pd.DataFrame, run: Run, where: str) -> None:
+    """The sound must be heard during the scan. It may start before the first scan and end after the last (a
+    story whose first and last scans were trimmed off its responses, a recording with trailing silence); a sound
+    that outlasts the scan by more than one TR is only warned about, since its end reaches no TR."""
+    start, end = run.first_scan_time, run.first_scan_time + run.n_trs * run.tr
+    onsets = sound["onset"].to_numpy(dtype=float)
+    stops = onsets + sound["duration"].to_numpy(dtype=float)
+    scan = f"the scan of {run.n_trs} TRs of {run.tr:g} s from {start:g} s"
+    if not ((onsets < end) & (stops > start - run.tr)).any():
+        raise ValueError(f"{where}: the audio of stimulus {stimulus.id!r} ({stimulus.audio}, {onsets.min():g} to "
+                         f"{stops.max():g} s on its clock) is not heard during {scan} (to {end:g} s)")
+    if stops.max() > end + run.tr:
+        warnings.warn(f"{where}: the audio of stimulus {stimulus.id!r} ({stimulus.audio}) runs to {stops.max():g} s "
+                      f"on its clock, past the end of {scan} at {end:g} s; what is heard after it reaches no TR "
+                      "(trimmed scans, trailing silence, or the wrong sound file?)", UserWarning, stacklevel=4)
 
 
 DATASETS: dict[str, Callable[..., Dataset]] = {}

@@ -13,10 +13,12 @@ every key (paths are relative to the sidecar's folder; ``~`` and absolute paths 
       - id: story1
         modality: text             # text, audio or video
         events: events/story1.tsv  # BIDS events TSV (onset, duration, value/trial_type/word) or a TextGrid
+        audio: audio/story1.wav    # optional: the sound, from 0 s on the stimulus clock; text and video only
       - id: movie1
         modality: video
         events: events/movie1.tsv  # values are frame indices
         frames: frames/movie1      # the frame store folder; video stimuli only
+        audio: audio/movie1.wav    # optional: the soundtrack
     runs:
       - subject: s01
         name: story1-run1          # optional; default: the stimulus id; unique within the subject
@@ -57,7 +59,7 @@ from .events import events_from_textgrid, read_events_tsv
 __all__ = ["HDF5Source", "NpySource", "generic_dataset", "import_optional"]
 
 TOP_KEYS = {"name", "tr", "targets", "atlas", "stimuli", "runs"}
-STIMULUS_KEYS = {"id", "modality", "events", "frames"}
+STIMULUS_KEYS = {"id", "modality", "events", "frames", "audio"}
 RUN_KEYS = {"subject", "name", "stimulus", "responses", "first_scan_time", "split", "repeats", "tr"}
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hf5")
 _HDF5_SPEC = re.compile(r"^(?P<file>.+?\.(?:h5|hdf5|hf5)):(?P<name>.+)$", re.IGNORECASE)
@@ -230,12 +232,16 @@ def _stimulus(sidecar: _Sidecar, value, i: int) -> Stimulus:
         raise sidecar.error(field, f"a video stimulus needs frames (a frame store folder) and only a video "
                                    f"stimulus takes one (modality {modality!r})")
     frames = sidecar.file(entry["frames"], f"{field}.frames", folder=True) if "frames" in entry else None
+    if modality == "audio" and "audio" in entry:
+        raise sidecar.error(f"{field}.audio", "an audio stimulus takes no audio (its events already are its sound "
+                                              "files); audio is the sound of a text or video stimulus")
+    audio = sidecar.file(entry["audio"], f"{field}.audio") if "audio" in entry else None
     events_path = sidecar.file(entry["events"], f"{field}.events")
     try:
         events = _events(events_path)
     except ValueError as err:
         raise sidecar.error(f"{field}.events", str(err)) from err
-    return Stimulus(stimulus_id, modality, events, frames)
+    return Stimulus(stimulus_id, modality, events, frames, audio=audio)
 
 
 def _array_source(sidecar: _Sidecar, value, field: str):

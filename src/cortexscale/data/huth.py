@@ -1,13 +1,17 @@
-"""Huth-lab story listening data: one HDF5 of responses per subject and story, one word TextGrid per story.
+"""Huth-lab story listening data: one HDF5 of responses per subject and story, one word TextGrid per story,
+and optionally one sound file per story.
 
 Layout (the ``derivative/`` folder of LeBel et al. 2023, OpenNeuro ds003020, also used by Antonello et al.
-2023; folder names, file suffix and dataset name are settings)::
+2023; folder names, file suffixes and dataset name are settings)::
 
     <root>/preprocessed_data/<subject>/<story>.hf5   dataset "data": (n_trs, n_voxels) float responses,
                                                      or (n_repeats, n_trs, n_voxels) for a repeated story
     <root>/TextGrids/<story>.TextGrid                the story's words, on its audio clock
+    <audio>/<story>.wav                              optional: the story's sound, starting at 0 s on the
+                                                     TextGrid clock (ds003020: ``audio="../stimuli"``)
 
-Each story is a text stimulus (its TextGrid's word tier, pauses dropped) and each (subject, story) a run.
+Each story is a text stimulus (its TextGrid's word tier, pauses dropped; with ``audio``, its sound file as
+the stimulus's ``audio``, for speech models) and each (subject, story) a run.
 
 Timing. ``first_scan_time`` is the time, on the TextGrid clock, of row 0 of the stored response arrays.
 ``trim_start`` and ``trim_end`` then drop that many TRs from the start and end of every story's responses
@@ -209,18 +213,37 @@ def _targets(target_names, n_voxels: int) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _stimulus(folder: Path, story: str, tier: str | None) -> Stimulus:
+def _sound(folder: Path | None, story: str, suffix: str) -> Path | None:
+    """The sound file of a story in ``folder`` (None: no audio folder given)."""
+    if folder is None:
+        return None
+    path = folder / f"{story}{suffix}"
+    if not path.is_file():
+        raise FileNotFoundError(f"sound of story {story!r} not found: {path}")
+    return path
+
+
+def _stimulus(folder: Path, story: str, tier: str | None, sound: Path | None) -> Stimulus:
     path = folder / f"{story}.TextGrid"
     if not path.is_file():
         raise FileNotFoundError(f"TextGrid of story {story!r} not found: {path}")
-    return Stimulus(story, "text", events_from_textgrid(path, tier=tier))
+    return Stimulus(story, "text", events_from_textgrid(path, tier=tier), audio=sound)
+
+
+def _audio_folder(root: Path, audio: str | None) -> Path | None:
+    """The sound folder, relative to ``root`` unless absolute; None stays None."""
+    if audio is None:
+        return None
+    folder = Path(audio).expanduser()
+    return folder if folder.is_absolute() else root / folder
 
 
 @register_dataset("huth")
 def huth_dataset(root, subjects=None, *, stories=None, train_stories=None, test_stories=None,
                  responses: str = "preprocessed_data", textgrids: str = "TextGrids", suffix: str = ".hf5",
                  dataset: str = "data", tr: float = 2.0, first_scan_time: float = 0.0, trim_start: int = 0,
-                 trim_end: int = 0, repeats: str | None = None, target_names=None, tier: str | None = None) -> Dataset:
+                 trim_end: int = 0, repeats: str | None = None, target_names=None, tier: str | None = None,
+                 audio: str | None = None, audio_suffix: str = ".wav") -> Dataset:
     """Huth-lab stories as a :class:`~cortexscale.data.Dataset` (layout and timing: see the module docstring).
 
     Parameters
@@ -249,6 +272,12 @@ def huth_dataset(root, subjects=None, *, stories=None, train_stories=None, test_
         Voxel names; default ``v0`` .. ``v{n-1}``.
     tier : str, optional
         The TextGrid tier of words; default the one named "word" or "words".
+    audio : str, optional
+        The folder of the stories' sound files, relative to ``root`` or absolute (ds003020's derivative root:
+        ``"../stimuli"``); each story's stimulus gets ``audio=<audio>/<story><audio_suffix>``, which starts at
+        0 s on the TextGrid clock. Default: no sound (text stimuli only).
+    audio_suffix : str, default ".wav"
+        The suffix of the sound files.
 
     Returns
     -------
@@ -259,7 +288,8 @@ def huth_dataset(root, subjects=None, *, stories=None, train_stories=None, test_
     Raises
     ------
     FileNotFoundError
-        A folder, a subject, a story's responses or its TextGrid is missing; the message names the file.
+        A folder, a subject, a story's responses, its TextGrid or (with ``audio``) its sound file is missing;
+        the message names the story or the file.
     ValueError
         Bad settings, arrays of the wrong shape, too short to trim, or voxel counts that differ.
     """
@@ -271,14 +301,19 @@ def huth_dataset(root, subjects=None, *, stories=None, train_stories=None, test_
     loaded = {(subject, story): _story(subject, story, split, settings)
               for subject in chosen for story, split in plan}
     targets = _targets(target_names, _check_voxels(loaded))
-    stimuli = {story: _stimulus(root / textgrids, story, tier) for story, _ in plan}
+    sounds = _audio_folder(root, audio)
+    stimuli = {story: _stimulus(root / textgrids, story, tier, _sound(sounds, story, audio_suffix))
+               for story, _ in plan}
     start = float(first_scan_time) + trim_start * float(tr)
     runs = tuple(Run(subject=subject, name=story, stimulus=story, tr=float(tr), first_scan_time=start,
                      n_trs=loaded[subject, story].n_trs, split=split, source=loaded[subject, story].source,
                      repeats_source=loaded[subject, story].repeats)
                  for subject in chosen for story, split in plan)
-    identity = json.dumps({"root": str(root.resolve()), "responses": responses, "textgrids": textgrids,
-                           "suffix": suffix, "dataset": dataset, "subjects": chosen, "stories": plan, "tr": tr,
-                           "first_scan_time": first_scan_time, "trim": [trim_start, trim_end], "repeats": repeats,
-                           "tier": tier, "target_names": None if target_names is None else str(target_names)})
+    described = {"root": str(root.resolve()), "responses": responses, "textgrids": textgrids, "suffix": suffix,
+                 "dataset": dataset, "subjects": chosen, "stories": plan, "tr": tr, "first_scan_time": first_scan_time,
+                 "trim": [trim_start, trim_end], "repeats": repeats, "tier": tier,
+                 "target_names": None if target_names is None else str(target_names)}
+    if sounds is not None:
+        described.update(audio=str(sounds.resolve()), audio_suffix=audio_suffix)
+    identity = json.dumps(described)
     return Dataset(name="huth", targets=targets, stimuli=stimuli, runs=runs, identity=f"huth:{identity}")

@@ -13,6 +13,7 @@ independent spaces, the weight of a space is its share of the explained variance
 
 from __future__ import annotations
 
+import inspect
 
 import numpy as np
 from sklearn.base import clone
@@ -20,7 +21,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 from tqdm.auto import tqdm
 
-from ._base import EncodingEstimator
+from ._base import EncodingEstimator, groups_from
 from ._validation import check_features_targets
 from .banded import _select_columns
 from .metrics import correlation_score
@@ -146,6 +147,23 @@ def _space_and_stack_scores(Y, P, W) -> np.ndarray:
     return np.vstack([correlation_score(Y, p) for p in (*P, stacked)])
 
 
+def _pieces(groups: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Run label (len(rows),) of the chosen ``rows`` that changes wherever their run changes or the rows skip:
+    the rows of one run on either side of a held-out chunk become two pieces, so delays never bridge the gap."""
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        rows = np.flatnonzero(rows)
+    chosen = np.asarray(groups)[rows]
+    breaks = np.r_[True, (np.diff(rows) != 1) | (chosen[1:] != chosen[:-1])] if len(rows) else np.array([], bool)
+    return np.cumsum(breaks) - 1
+
+
+def _predict(estimator, X: np.ndarray, groups) -> np.ndarray:
+    """``estimator.predict(X)`` as float64, with ``groups`` where its predict takes them."""
+    takes = groups is not None and "groups" in inspect.signature(estimator.predict).parameters
+    return np.asarray(estimator.predict(X, groups=groups) if takes else estimator.predict(X), dtype=np.float64)
+
+
 # --------------------------------------------------------------------------- the estimator
 class StackedRegression(EncodingEstimator):
     """Per-target convex combination of the encoding models of several feature spaces.
@@ -231,11 +249,11 @@ class StackedRegression(EncodingEstimator):
 
     @staticmethod
     def _fit_one(base, X, y, cols, rows, groups):
-        rows = slice(None) if rows is None else rows
+        rows = np.arange(X.shape[0]) if rows is None else rows
         est = clone(base)
         kwargs = {}
         if groups is not None and has_fit_parameter(est, "groups"):
-            kwargs["groups"] = groups[rows]
+            kwargs["groups"] = _pieces(groups, rows)
         return est.fit(X[rows][:, cols], y[rows], **kwargs)
 
     def _cv_predictions(self, bases, X, y, splits, groups):
@@ -247,7 +265,8 @@ class StackedRegression(EncodingEstimator):
         for k, s in tqdm(jobs, disable=not self.progress, desc="stacking cv"):
             train, val = splits[s]
             est = self._fit_one(bases[k], X, y, self.columns_[k], train, groups)
-            total[k, val] += np.asarray(est.predict(X[val][:, self.columns_[k]]), dtype=np.float64).reshape(len(val), t)
+            held = _predict(est, X[val][:, self.columns_[k]], None if groups is None else _pieces(groups, val))
+            total[k, val] += held.reshape(len(val), t)
             if k == 0:
                 np.add.at(count, val, 1)
         held = count > 0
@@ -255,19 +274,24 @@ class StackedRegression(EncodingEstimator):
             raise ValueError(f"cv holds out {int(held.sum())} of {n} samples; stacking needs held-out predictions")
         return total / np.maximum(count, 1)[None, :, None], held
 
-    def predict_per_space(self, X):
+    def predict_per_space(self, X, groups=None, run_lengths=None):
         """Unweighted predictions of every refit space (n_spaces, n_samples, n_targets), or (n_spaces, n_samples).
 
+        ``groups`` (n_samples,) or ``run_lengths`` (n_runs,) give the runs of the new samples to the spaces'
+        estimators whose ``predict`` takes ``groups`` (a :class:`~cortexscale.encoding.RidgeCV` with delays).
         ``predict(X) == (weights_[:, None, :] * predict_per_space(X)).sum(0)``.
         """
         check_is_fitted(self)
         X = self._validate_predict_data(X)
-        preds = [np.asarray(e.predict(X[:, c]), dtype=np.float64) for e, c in zip(self.estimators_, self.columns_)]
+        groups = groups_from(groups, run_lengths, X.shape[0])
+        runs = None if groups is None else _pieces(groups, np.arange(X.shape[0]))
+        preds = [_predict(e, X[:, c], runs) for e, c in zip(self.estimators_, self.columns_)]
         return np.stack([p.reshape(X.shape[0], -1) for p in preds])[..., 0 if self._y_1d else slice(None)]
 
-    def predict(self, X):
-        """Stacked predictions (n_samples, n_targets), or (n_samples,) after a 1-D ``y``."""
-        P = self.predict_per_space(X)
+    def predict(self, X, groups=None, run_lengths=None):
+        """Stacked predictions (n_samples, n_targets), or (n_samples,) after a 1-D ``y``; runs as in
+        :meth:`predict_per_space`."""
+        P = self.predict_per_space(X, groups, run_lengths)
         W = self.weights_[:, 0] if self._y_1d else self.weights_
         return np.einsum("k...,kn...->n...", W, P)
 

@@ -2,7 +2,7 @@
 and cortexscale's own, aligned to TRs and cached on disk."""
 
 from .alignment import ALIGN_METHODS, align_to_trs, lanczos_kernel
-from .audio import AudioModel, audio_features, load_audio_model
+from .audio import AudioModel, audio_features, is_speech_config, load_audio_model
 from .cache import FeatureCache, file_identity, stimulus_hash
 from .extract import extract_features, segment_features
 from .language import LanguageModel, causal_features, encoder_features, load_language_model
@@ -23,6 +23,7 @@ __all__ = [
     "extract_features",
     "file_identity",
     "frame_features",
+    "is_speech_config",
     "lanczos_kernel",
     "load_audio_model",
     "load_language_model",

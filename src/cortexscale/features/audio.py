@@ -20,7 +20,7 @@ from ..layers import resolve_layers
 from ..runtime import resolve_device
 from .language import model_dtype, model_source
 
-__all__ = ["AudioModel", "audio_features", "load_audio_model"]
+__all__ = ["AudioModel", "audio_features", "is_speech_config", "load_audio_model"]
 
 _WHISPER_HOP = 160
 """Samples per Whisper log-mel frame; the encoder halves the frame rate."""
@@ -55,6 +55,12 @@ class AudioModel:
         if not self.whisper:
             return float("inf")
         return self.model.config.max_source_positions * 2 * _WHISPER_HOP / self.sampling_rate
+
+
+def is_speech_config(config) -> bool:
+    """Whether a Hugging Face config describes a speech encoder this module loads: Whisper (log-mel input) or a
+    model with a convolutional waveform encoder (HuBERT, WavLM, wav2vec 2.0, data2vec-audio, ...)."""
+    return getattr(config, "model_type", None) == "whisper" or hasattr(config, "conv_dim")
 
 
 def _feature_extractor(source: str):

@@ -9,46 +9,65 @@ Whatever cannot be fitted or drawn says why in its place; the rest of the page i
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._io import write_atomic
+from .._warnings import recorded_warnings
+from ..study.families import FAMILIES, Roles
+from ..study import schema
+from ..study.schema import JOINT
+from ..study.store import StudyFolder
 from . import figures
 from .html import Page, Section
 
-__all__ = ["SCORE", "model_points", "write_report"]
+__all__ = ["SCORE", "model_points", "roles_of", "write_report"]
 
 SCORE = "r"
 """The per-target score the laws are fitted to."""
-_EFFECT_FACTORS = {"precision": "fp32", "augreg": "none", "transfer": "scratch"}
-_SLOPE_FACTORS = ("hidden", "layers", "heads", "frames", "images")
-_DATA_AXES = ("frames", "images")
+
+
+def roles_of(points: pd.DataFrame) -> Roles:
+    """What the axes of the table's model families mean (:class:`~cortexscale.study.families.Roles`), merged
+    over the families it holds; a family that is not registered is an error."""
+    names = [name for name in pd.unique(points["family"].dropna()) if name != JOINT]
+    unknown = sorted(str(name) for name in names if name not in FAMILIES)
+    if unknown:
+        raise ValueError(f"the results hold model families {unknown} that are not registered; families are "
+                         f"{sorted(FAMILIES)} (a plugin's module must be imported before the report)")
+    roles = [FAMILIES[name].roles for name in names]
+    return Roles(data=tuple(dict.fromkeys(a for r in roles for a in r.data)),
+                 slopes=tuple(dict.fromkeys(a for r in roles for a in r.slopes)),
+                 baselines={k: v for r in roles for k, v in r.baselines.items()})
 
 
 def ladders(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The model families whose sizes a law can be fitted over: every trained grid by its name, and all
-    pretrained models together (their size ladder)."""
+    pretrained models together (their size ladder); per encoding entry where the study has several. Joint
+    fits (several feature spaces) are no ladder."""
+    points = points[points["family"] != JOINT]
     key = np.where(points["family"] == "pretrained", "pretrained models", points["model"].astype(str))
+    if "encoding" in points and points["encoding"].nunique() > 1:
+        key = points["encoding"].astype(str).to_numpy() + ": " + key
     return {name: part for name, part in points.groupby(key, sort=False)}
 
 
 def reference(points: pd.DataFrame, at_most_data: bool) -> pd.DataFrame:
     """The rows a law of size (and data) is fitted on, so that it compares like with like: every swept axis
     that changes neither the model's size nor its training data (precision, AugReg level, transfer, dropout,
-    ...) at its reference value (fp32, no AugReg, from scratch; otherwise its most common value), and with
-    ``at_most_data`` only the largest training data. Seeds stay: they are averaged."""
+    ...) at its reference value (its family's baseline: fp32, no AugReg, from scratch; otherwise its most
+    common value), and with ``at_most_data`` only the largest training data. Seeds stay: they are averaged."""
+    roles = roles_of(points)
     keep = np.ones(len(points), bool)
     for column in figures.axis_columns(points):
         values = points[column]
-        if column == "seed" or column in _DATA_AXES or values.isna().all():
+        if column == "seed" or column in roles.data or values.isna().all():
             continue
-        if column not in _EFFECT_FACTORS and _sets_size(points, column):
+        if column not in roles.baselines and _sets_size(points, column):
             continue
-        base = _EFFECT_FACTORS.get(column)
+        base = roles.baselines.get(column)
         chosen = base if base is not None and (values == base).any() else values.mode().iloc[0]
         keep &= (values == chosen).to_numpy()
     if at_most_data and "train_data" in points and points["train_data"].notna().any():
@@ -64,11 +83,6 @@ def _sets_size(points: pd.DataFrame, column: str) -> bool:
     return len(pairs) > 1
 
 
-def _read(folder: Path, name: str) -> pd.DataFrame | None:
-    path = folder / name
-    return pd.read_parquet(path) if path.is_file() else None
-
-
 def model_points(results: pd.DataFrame) -> pd.DataFrame:
     """Per-target rows of every feature model at its best layer and each subject's largest fMRI size."""
     top = figures.largest_fmri(results)
@@ -78,10 +92,9 @@ def model_points(results: pd.DataFrame) -> pd.DataFrame:
 def _guard(section: Section, what: str, build) -> object | None:
     """``build()``, or a note in ``section`` saying why ``what`` could not be shown."""
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with recorded_warnings() as caught:
             value = build()
-        for message in dict.fromkeys(str(w.message) for w in caught):
+        for message in caught:
             section.note(f"{what}: {message}")
         return value
     except (ValueError, KeyError, TypeError, np.linalg.LinAlgError) as err:
@@ -198,17 +211,18 @@ def _extrapolation(page: Page, points: pd.DataFrame) -> None:
 
 def _factors(points: pd.DataFrame) -> list[tuple[str, object]]:
     """Every swept axis but the seed, with its baseline level; None for a numeric axis summarised as a gain
-    per decade (the size and data axes, and any positive axis of 3 or more values)."""
+    per decade (the families' size and data axes, and any positive axis of 3 or more values)."""
+    roles = roles_of(points)
     out = []
     for factor in figures.axis_columns(points):
         values = points[factor].dropna()
         if factor == "seed" or values.nunique() < 2:
             continue
         numeric = pd.api.types.is_numeric_dtype(values) and bool((values > 0).all())
-        if factor in _SLOPE_FACTORS or (numeric and values.nunique() >= 3):
+        if factor in roles.slopes or (numeric and values.nunique() >= 3):
             out.append((factor, None))
-        elif factor in _EFFECT_FACTORS and (values == _EFFECT_FACTORS[factor]).any():
-            out.append((factor, _EFFECT_FACTORS[factor]))
+        elif factor in roles.baselines and (values == roles.baselines[factor]).any():
+            out.append((factor, roles.baselines[factor]))
         else:
             out.append((factor, sorted(values.unique())[0]))
     return out
@@ -221,6 +235,7 @@ def _effects(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
     section.text("Each effect is the mean over subjects of the paired difference in score between a level and "
                  "its baseline (or, for numeric axes, the gain per decade within pairs that differ only in that "
                  "axis), with a 95% bootstrap interval and a paired sign-flip permutation p-value over subjects.")
+    points = points[points["family"] != JOINT]
     rows = []
     for factor, baseline in _factors(points):
         pairs = [c for c in figures.axis_columns(points) if c != factor] + ["model"]
@@ -241,7 +256,7 @@ def _effects(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
     section.table(effects[["factor", "level", "baseline", "effect", "low", "high", "p_value", "n_units"]])
 
 
-def _precision(page: Page, results: pd.DataFrame, points: pd.DataFrame, folder: Path) -> None:
+def _precision(page: Page, results: pd.DataFrame, points: pd.DataFrame, folder: StudyFolder) -> None:
     if "precision" not in results or results["precision"].nunique() < 2:
         return
     section = page.section("Training precision: time and accuracy")
@@ -267,17 +282,84 @@ def _precision(page: Page, results: pd.DataFrame, points: pd.DataFrame, folder: 
                   .sort_values([*keys, "precision"]))
 
 
-def _train_meta(folder: Path) -> pd.DataFrame:
+def _train_meta(folder: StudyFolder) -> pd.DataFrame:
+    """One row per trained feature model (upstream runs left out): its name, axes, precision, time, loss."""
     rows = []
-    for path in (folder / "tasks" / "train").glob("*/meta.json"):
-        meta = json.loads(path.read_text())
-        axes = meta["settings"].get("axes", {})
-        if axes.get("upstream"):
+    for meta in folder.finished("train"):
+        settings, result = meta["settings"], meta["result"]
+        if settings.get("upstream"):
             continue
-        name = meta["label"].split(" ")[0]
-        rows.append({"model": name, **axes, "precision": meta["result"].get("precision", axes.get("precision")),
-                     "train_seconds": meta["result"].get("train_seconds"), "val_loss": meta["result"].get("val_loss")})
+        axes = settings.get("axes", {})
+        rows.append({"model": settings["name"], **axes, "precision": result.get("precision", axes.get("precision")),
+                     "train_seconds": result.get("train_seconds"), "val_loss": result.get("val_loss")})
     return pd.DataFrame(rows)
+
+
+def _two_stage_interval(per_subject: list[np.ndarray], n_boot: int, rng, level: float = 0.95) -> tuple[float, ...]:
+    """The mean over subjects of each subject's mean over targets, and its bootstrap interval drawing subjects,
+    then targets within each drawn subject."""
+    from ..scaling._resample import percentile_interval
+
+    estimate = float(np.mean([values.mean() for values in per_subject]))
+    if n_boot == 0:
+        return estimate, np.nan, np.nan
+    draws = np.empty(n_boot)
+    for b in range(n_boot):
+        chosen = rng.integers(len(per_subject), size=len(per_subject))
+        draws[b] = np.mean([rng.choice(per_subject[u], size=len(per_subject[u])).mean() for u in chosen])
+    low, high = percentile_interval(draws, level, estimate)
+    return estimate, float(low), float(high)
+
+
+def _regions(targets, rois: dict) -> dict:
+    """All targets, each named ROI, or each target where there are no ROIs and at most 12 targets."""
+    if rois:
+        return {"all targets": None, **rois}
+    names = list(pd.unique(targets))
+    return {"all targets": None, **({str(t): [t] for t in names} if len(names) <= 12 else {})}
+
+
+def _space_table(joint: pd.DataFrame, rois: dict, n_boot: int, seed: int) -> pd.DataFrame:
+    """Per joint encoding and region: mean r, the gain over the best space alone with its interval, and each
+    space's r alone, weight and penalty (geometric mean)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for encoding, part in joint.groupby("encoding", sort=False):
+        part = part.dropna(axis=1, how="all")
+        for region, targets in _regions(part["target"], rois).items():
+            sub = part if targets is None else part[part["target"].isin(targets)]
+            if sub.empty:
+                continue
+            per_subject = [g["gain_r"].to_numpy(dtype=float) for _, g in sub.groupby("subject")]
+            gain, low, high = _two_stage_interval(per_subject, n_boot, rng)
+            row = {"encoding": encoding, "method": part["method"].iloc[0], "region": region,
+                   "n_targets": sub["target"].nunique(), "r": sub["r"].mean(), "gain_r": gain, "gain_low": low,
+                   "gain_high": high}
+            for measure in ("r", "weight"):
+                row.update({c: sub[c].mean() for c in schema.space_columns(sub, measure).values()})
+            row.update({c: float(np.exp(np.log(sub[c]).mean())) for c in schema.space_columns(sub, "alpha").values()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _spaces(page: Page, results: pd.DataFrame, rois: dict, n_boot: int, seed: int) -> None:
+    joint = results[results["family"] == JOINT]
+    if joint.empty:
+        return
+    section = page.section("Joint fits: feature spaces together")
+    section.text("Each joint fit (banded ridge, stacked regression, or ridge over the spaces side by side) "
+                 "against each of its feature spaces fitted alone on the same data, at each subject's largest fMRI "
+                 "training size: the gain is the joint fit's r minus the best single space's r, per target, "
+                 "averaged over targets and subjects, with a 95% bootstrap interval over subjects and the targets "
+                 "within them. Weights are the stacking weights (or banded ridge's band ratios) of each space, "
+                 "penalties their geometric mean alpha.")
+    table = _guard(section, "joint fits", lambda: _space_table(figures.largest_fmri(joint), rois, n_boot, seed))
+    if table is None or table.empty:
+        return
+    section.figure(lambda: figures.space_gains(table), "r of each space alone and of the joint fit, per region")
+    if schema.space_columns(table, "weight"):
+        section.figure(lambda: figures.space_weights(table), "mean weight of each space, per region")
+    section.table(table)
 
 
 def _overview(page: Page, results: pd.DataFrame, summary: pd.DataFrame) -> None:
@@ -308,23 +390,15 @@ def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, points: 
         section.figure(lambda: figures.brain_map(points, atlas), "best r per target on the brain")
 
 
-def _about(page: Page, folder: Path) -> None:
-    section = page.section("The study")
-    study = folder / "study.yaml"
-    section.pre(study.read_text() if study.is_file() else "(no study.yaml)")
-    versions = folder / "versions.json"
-    if versions.is_file():
-        section.pre(versions.read_text())
-
-
-def _study_name(folder: Path) -> str:
+def _about(page: Page, folder: StudyFolder) -> None:
     import yaml
 
-    path = folder / "study.yaml"
-    try:
-        return str(yaml.safe_load(path.read_text()).get("name", folder.name))
-    except (OSError, AttributeError, yaml.YAMLError):
-        return folder.name
+    section = page.section("The study")
+    study = folder.resolved_study()
+    section.pre(yaml.safe_dump(study, sort_keys=False) if study is not None else "(no study.yaml)")
+    versions = folder.versions_text()
+    if versions is not None:
+        section.pre(versions)
 
 
 def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> Path:
@@ -333,13 +407,15 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
     ``n_boot``: bootstrap resamples of every fit; ``atlas``: the dataset's atlas (targets named
     ``parcel_<label>``) or mask (targets ``voxel_<i>_<j>_<k>``) NIfTI, for a brain map.
     """
-    folder = Path(study_dir)
-    results, summary = _read(folder, "results.parquet"), _read(folder, "summary.parquet")
-    page = Page(f"cortexscale study: {_study_name(folder)}", f"Study folder {folder.resolve()}.")
-    if results is None or summary is None:
-        page.section("No results yet").note(f"{folder} has no results.parquet: run the study first "
-                                            f"(cortexscale run); what is done so far: cortexscale status {folder}.")
+    folder = StudyFolder(study_dir)
+    study = folder.resolved_study() or {}
+    page = Page(f"cortexscale study: {study.get('name', folder.root.name)}", f"Study folder {folder.root.resolve()}.")
+    if not (folder.results_path().is_file() and folder.results_path(summary=True).is_file()):
+        page.section("No results yet").note(f"{folder.root} has no results.parquet: run the study first "
+                                            f"(cortexscale run); what is done so far: cortexscale status "
+                                            f"{folder.root}.")
     else:
+        results, summary = folder.read_results(), folder.read_results(summary=True)
         points = model_points(results)
         _overview(page, results, summary)
         _model_scaling(page, points, n_boot, seed)
@@ -347,8 +423,9 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _extrapolation(page, points)
         _effects(page, points, n_boot, seed)
         _precision(page, results, points, folder)
+        _spaces(page, results, study.get("scoring", {}).get("rois") or {}, n_boot, seed)
         _profiles(page, results, summary, points, atlas)
     _about(page, folder)
-    out = folder / "report" / "index.html"
+    out = folder.report_dir() / "index.html"
     write_atomic(out, page.html())
     return out

@@ -11,9 +11,11 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..study import schema
+
 __all__ = ["axis_columns", "best_layer", "best_layers", "brain_map", "data_scaling", "effects_plot",
            "extrapolation_plot", "frontier_plot", "largest_fmri", "layer_profiles", "model_keys", "model_label",
-           "normalised_scores", "scaling_curves"]
+           "normalised_scores", "scaling_curves", "space_gains", "space_weights"]
 
 SUBJECT_COLOURS = "tab10"
 
@@ -27,22 +29,8 @@ def _plt():
     return plt
 
 
-FIXED_COLUMNS = frozenset({
-    "dataset", "subject", "target", "family", "model", "layer", "fmri_size", "fmri_unit", "n_train_trs", "evaluation",
-    "r", "r2", "alpha", "ceiling", "normalised_r", "params", "params_non_embedding", "train_data", "train_flops",
-    "train_seconds"})
-"""Columns of a results or summary table that every study has; the others (bar the ``*_r`` summaries) are the
-values of the sweep's axes."""
-
-
-def axis_columns(table: pd.DataFrame) -> list[str]:
-    """The columns of ``table`` that hold sweep axes (hidden, frames, augreg, patch, dropout, ...), in order."""
-    return [c for c in table.columns if c not in FIXED_COLUMNS and not str(c).endswith("_r")]
-
-
-def model_keys(table: pd.DataFrame) -> list[str]:
-    """The columns that tell one feature model from another: dataset, model name and every sweep axis."""
-    return [c for c in ("dataset", "model") if c in table.columns] + axis_columns(table)
+axis_columns = schema.axis_columns
+model_keys = schema.model_keys
 
 
 def model_label(row, axes) -> str:
@@ -254,4 +242,50 @@ def brain_map(results: pd.DataFrame, atlas, score: str = "r"):
     plotting.plot_glass_brain(nib.Nifti1Image(volume, image.affine), figure=fig, colorbar=True, plot_abs=False,
                               symmetric_cbar=False, vmin=float(shown.min()), vmax=float(shown.max()),
                               cmap="viridis", title=f"best {score} per target")
+    return fig
+
+
+def space_gains(table: pd.DataFrame):
+    """Joint fits against their spaces alone, per region: grouped bars of the mean r of each space fitted alone
+    and of the joint fit, the joint fit's mean gain over the best space (with its interval) written above.
+
+    ``table``: one row per (encoding, region) with columns ``encoding, region, r, gain_r, gain_low,
+    gain_high`` and ``r[<space>]`` per space (:func:`cortexscale.study.schema.space_column`)."""
+    plt = _plt()
+    spaces = list(schema.space_columns(table, "r"))
+    labels = [f"{row.encoding}\n{row.region}" for row in table.itertuples()]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(table) * (len(spaces) + 1) * 0.45), 3.8), layout="constrained")
+    width = 0.8 / (len(spaces) + 1)
+    x = np.arange(len(table))
+    cmap = plt.get_cmap("tab10")
+    for k, space in enumerate(spaces):
+        ax.bar(x + k * width, table[schema.space_column("r", space)], width, color=cmap(k), label=f"{space} alone")
+    joint = ax.bar(x + len(spaces) * width, table["r"], width, color="k", label="joint fit")
+    for bar, (gain, low, high) in zip(joint, table[["gain_r", "gain_low", "gain_high"]].to_numpy()):
+        ax.annotate(f"{gain:+.3f}\n[{low:+.3f}, {high:+.3f}]", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(x + width * len(spaces) / 2, labels, fontsize=7)
+    ax.set_ylabel("mean r over targets")
+    ax.axhline(0, color="k", lw=0.6)
+    _legend(ax)
+    return fig
+
+
+def space_weights(table: pd.DataFrame, measure: str = "weight"):
+    """Each space's mean stacking weight (or band ratio) per joint fit and region, as stacked bars summing to
+    one. ``table``: columns ``encoding, region`` and ``weight[<space>]`` per space."""
+    plt = _plt()
+    columns = schema.space_columns(table, measure)
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.35 * len(table)), layout="constrained")
+    y = np.arange(len(table))
+    left = np.zeros(len(table))
+    cmap = plt.get_cmap("tab10")
+    for k, (space, column) in enumerate(columns.items()):
+        values = table[column].to_numpy(dtype=float)
+        ax.barh(y, values, left=left, color=cmap(k), label=space)
+        left += np.nan_to_num(values)
+    ax.set_yticks(y, [f"{row.encoding}: {row.region}" for row in table.itertuples()], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("mean weight of each space (stacking weight, or banded ridge's band ratio)")
+    _legend(ax)
     return fig

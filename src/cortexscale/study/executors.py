@@ -9,12 +9,10 @@ folder stays the truth whichever executor ran it.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import socket
 import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -23,7 +21,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .store import StudyFolder, versions
+from .._warnings import recorded_warnings
+from ..errors import InputError
+from .store import StudyFolder, read_meta, versions
 from .tasks import STAGES, Task
 
 __all__ = ["EXECUTORS", "Context", "LocalExecutor", "Outcome", "RayExecutor", "Summary", "execute_task", "run_tasks"]
@@ -31,21 +31,17 @@ __all__ = ["EXECUTORS", "Context", "LocalExecutor", "Outcome", "RayExecutor", "S
 
 @dataclass(frozen=True)
 class Context:
-    """What a stage sees: ``out`` (the folder to write into), ``inputs`` (role -> folder of that input
-    task), ``root`` (the study folder), ``device`` and ``cache`` (a folder shared by all tasks, for data that
-    outlives keys, such as simulated datasets)."""
+    """What a stage sees: ``out`` (the folder to write into), ``inputs`` (role -> folder of that input task)
+    and ``device`` (the study's: never part of a task's key, so a study moved to another device reruns
+    nothing)."""
 
     out: Path
     inputs: dict[str, Path]
-    root: Path
     device: str = "auto"
 
-    @property
-    def cache(self) -> Path:
-        return self.root / "cache"
-
     def input_meta(self, role: str) -> dict:
-        return json.loads((self.inputs[role] / "meta.json").read_text())
+        """The record of the input task of ``role``."""
+        return read_meta(self.inputs[role])
 
 
 @dataclass(frozen=True)
@@ -66,33 +62,22 @@ def execute_task(root, task: Task, device: str = "auto") -> Outcome:
     folder = StudyFolder(root)
     if folder.is_done(task):
         return Outcome(task.key, "reused")
-    inputs = {role: folder.root / "tasks" / ref for role, ref in task.inputs.items()}
     start, wall = time.perf_counter(), time.time()
     try:
-        with folder.staging(task) as tmp, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            context = Context(tmp, inputs, Path(root), device)
-            result = STAGES[task.kind].run(task, context) or {}
+        with folder.staging(task) as tmp:
+            with recorded_warnings(categories=True) as caught:
+                result = STAGES[task.kind].run(task, Context(tmp, folder.input_dirs(task), device)) or {}
             seconds = time.perf_counter() - start
             meta = {"key": task.key, "kind": task.kind, "label": task.label, "settings": task.settings,
                     "inputs": task.inputs, "result": result, "seconds": seconds, "started": wall,
-                    "warnings": _distinct(caught), "host": socket.gethostname(), "pid": os.getpid(),
-                    "versions": versions()}
-            # the staging folder is renamed into place whole, so its files need no atomic write of their own
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
+                    "warnings": caught, "host": socket.gethostname(), "pid": os.getpid(), "versions": versions()}
+            folder.write_meta(tmp, meta)
     except Exception as err:  # a task's failure is data: recorded, reported, and the others go on
         seconds = time.perf_counter() - start
         record = folder.record_failure(task, err, seconds)
         return Outcome(task.key, "failed", seconds, record["error"])
     folder.clear_failure(task)
     return Outcome(task.key, "done", seconds)
-
-
-def _distinct(caught) -> list[str]:
-    """The distinct warning messages a task raised, each with its count when repeated."""
-    messages = [f"{w.category.__name__}: {w.message}" for w in caught]
-    counts = {m: messages.count(m) for m in dict.fromkeys(messages)}
-    return [m if n == 1 else f"{m} (x{n})" for m, n in counts.items()]
 
 
 @dataclass
@@ -122,7 +107,7 @@ class LocalExecutor:
 
     def __init__(self, jobs: int = 1):
         if int(jobs) != jobs or jobs < 1:
-            raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+            raise InputError(f"jobs must be a positive integer, got {jobs!r}")
         self.jobs = int(jobs)
         self._pool = None
 

@@ -1,26 +1,39 @@
 """Expand a study into its tasks.
 
-Per trainable family, the shared tasks come first (the training video, the tokenizer, its tokens), then one
-``train`` task per point of the family's grid. Every feature model then gets one ``features`` task per
-stimulus of every dataset, and every (feature model, layer, subject, fMRI data size) one ``fit`` task reading
-the features of the stimuli that subject's runs presented. Each subject gets one ``ceiling`` task, and one
-``collect`` task gathers every score, with the models' sizes and compute, into the results table.
+Each model family expands its block into the tasks that make its models and into feature models
+(:mod:`cortexscale.study.families`). Every feature model gets one ``features`` task per stimulus it takes, of
+the layers its fits read. Each encoding entry then gives ``fit`` tasks per subject and fMRI training size: an
+entry without ``spaces`` one per (feature model, layer), an entry with ``spaces`` one joining them. Each
+(subject, evaluation, trim) gets one ``ceiling`` task, and one ``collect`` task gathers every score, with the
+models' sizes and compute, into the results table.
+
+What only the data or a model's config can say (a layer the model lacks, a trim longer than a run, a bootstrap
+chunk longer than a run, a model that cannot take a dataset's stimuli) is checked here, before any task runs,
+and reported against the study file's line and field.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 from dataclasses import dataclass
-from pathlib import Path
+
+import numpy as np
 
 from ..data import Dataset, load_dataset
+from ..encoding import Bootstrap
+from ..errors import DatasetError
 from ..layers import resolve_layers
-from .spec import DatasetSpec, PretrainedSpec, StudySpec, VideoGPTSpec, ViTSpec, grid
+from .families import FAMILIES, FeatureModel
+from .fields import FieldError
+from .fits.base import BootstrapCV
+from .protocol import (CeilingSettings, CollectRow, CollectSettings, DatasetRef, Evaluation, FeaturesSettings,
+                       FitSettings, FmriSize, SpaceInputs)
+from .schema import JOINT
+from .spec import DatasetSpec, StudySpec
 from .tasks import Task, make_task, topological
 
-__all__ = ["FeatureModel", "Plan", "dataset_of", "plan_study", "resolve_source", "scored_runs"]
+__all__ = ["GROUP", "Plan", "dataset_of", "plan_study", "scored_runs"]
 
 GROUP = "group"
 """The pseudo-subject of a dataset's group-average response."""
@@ -31,126 +44,15 @@ def _load(loader: str, settings_json: str) -> Dataset:
     return load_dataset(loader, **json.loads(settings_json))
 
 
-def dataset_of(spec: dict | DatasetSpec) -> Dataset:
-    """The dataset a dataset spec (or its JSON form in task settings) names, loaded once per process."""
-    spec = spec if isinstance(spec, dict) else spec.model_dump(mode="json")
-    return _load(spec["loader"], json.dumps(spec.get("settings", {}), sort_keys=True))
-
-
-def resolve_source(source: str) -> str:
-    """A model source with ``package:<module>/<path>`` resolved inside the installed package (one glob match)."""
-    if not source.startswith("package:"):
-        return source
-    module, _, inner = source.removeprefix("package:").partition("/")
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"model source {source!r}: package {module!r} is not installed")
-    base = Path(spec.submodule_search_locations[0])
-    matches = sorted(base.glob(inner)) if inner else [base]
-    if len(matches) != 1:
-        raise ValueError(f"model source {source!r} matches {len(matches)} paths in {base}; it must match one")
-    return str(matches[0])
-
-
-@dataclass(frozen=True)
-class FeatureModel:
-    """One feature model of the study: a pretrained model or one grid point of a trainable family.
-
-    ``labels``: the columns it adds to the results (model, family and the grid's axis values); ``source``:
-    the model task (None for pretrained); ``settings``: what the features stage needs to load or build it;
-    ``n_layers``: its block count, for resolving ``layers``.
-    """
-
-    labels: dict
-    settings: dict
-    inputs: dict
-    n_layers: int
-    layers: object
-
-
-def _pretrained_layers(spec: PretrainedSpec) -> int:
-    """Block count of a pretrained language or speech model, read from its config (no weights loaded)."""
-    from transformers import AutoConfig
-
-    source = Path(resolve_source(spec.source))
-    kwargs = {"gguf_file": source.name} if source.suffix == ".gguf" else {}
+def dataset_of(ref: DatasetRef | DatasetSpec) -> Dataset:
+    """The dataset a study names (or a task's reference to it), loaded once per process; a dataset that cannot
+    be loaded is a DatasetError naming it."""
     try:
-        config = AutoConfig.from_pretrained(source.parent if kwargs else source, **kwargs)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"model {spec.name!r}: cannot read the config of {spec.source} ({' '.join(str(err).split())})"
-                         "; a hub id needs network access, or its files in the Hugging Face cache") from err
-    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "encoder_layers", None)
-    if not layers:
-        raise ValueError(f"model {spec.name!r}: the config of {spec.source} gives no layer count "
-                         "(num_hidden_layers or encoder_layers)")
-    return int(layers)
-
-
-def _pretrained(spec: PretrainedSpec) -> list[FeatureModel]:
-    settings = {"family": "pretrained", **spec.model_dump(mode="json", exclude={"name", "layers", "family"})}
-    labels = {"model": spec.name, "family": "pretrained"}
-    return [FeatureModel(labels, settings, {}, _pretrained_layers(spec), spec.layers)]
-
-
-def _video_task(spec, seed_offset: int = 0) -> Task:
-    video = spec.video.model_dump(mode="json")
-    return make_task("video", video, label=f"{spec.name}: render {video['frames']} frames")
-
-
-def _videogpt(spec: VideoGPTSpec) -> tuple[list[Task], list[FeatureModel]]:
-    video = _video_task(spec)
-    tok = spec.tokenizer.model_dump(mode="json")
-    tokenizer = make_task("tokenizer", tok, {"video": video}, label=f"{spec.name}: tokenizer")
-    tokens = make_task("tokens", {}, {"video": video, "tokenizer": tokenizer}, label=f"{spec.name}: tokenize video")
-    tasks, models = [video, tokenizer, tokens], []
-    for point in grid(spec.axes):
-        settings = {"config": spec.config, "train": spec.train, "axes": point}
-        train = make_task("train", {"family": "videogpt", **settings}, {"tokens": tokens, "tokenizer": tokenizer},
-                          label=f"{spec.name} {_axes_label(point)}".strip())
-        tasks.append(train)
-        n_layers = int(point.get("layers", spec.config.get("layers", 8)))
-        labels = {"model": spec.name, "family": "videogpt", **point}
-        models.append(FeatureModel(labels, {"family": "videogpt"}, {"model": train, "tokenizer": tokenizer},
-                                   n_layers, spec.layers))
-    return tasks, models
-
-
-def _vit(spec: ViTSpec) -> tuple[list[Task], list[FeatureModel]]:
-    from ..models import ViTConfig
-
-    video = _video_task(spec)
-    tasks, models = [video], []
-    base = {"config": spec.config, "train": spec.train, "image_size": spec.image_size}
-    for point in grid(spec.axes):
-        inputs = {"video": video}
-        if point.get("transfer") == "finetune":
-            upstream_point = {k: v for k, v in point.items() if k not in ("transfer", "images", "augreg")}
-            upstream = make_task("train", {"family": "vit", **base, "axes": {**upstream_point, "transfer": "scratch",
-                                                                          "images": spec.upstream_images,
-                                                                          "upstream": True}},
-                                 {"video": video}, label=f"{spec.name} upstream {_axes_label(upstream_point)}".strip())
-            tasks.append(upstream)
-            inputs["upstream"] = upstream
-        train = make_task("train", {"family": "vit", **base, "axes": point}, inputs,
-                          label=f"{spec.name} {_axes_label(point)}".strip())
-        tasks.append(train)
-        depth = int(point.get("depth", spec.config.get("depth", ViTConfig.from_variant(point["variant"]).depth
-                                                        if "variant" in point else ViTConfig().depth)))
-        labels = {"model": spec.name, "family": "vit", **point}
-        models.append(FeatureModel(labels, {"family": "vit", "pool": spec.pool}, {"model": train}, depth,
-                                   spec.layers))
-    return tasks, models
-
-
-def _axes_label(point: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in point.items())
-
-
-def _layers(model: FeatureModel, study_layers) -> list[int]:
-    chosen = model.layers if model.layers is not None else study_layers
-    if chosen == "all":
-        return list(range(model.n_layers + 1))
-    return resolve_layers(None if chosen == "default" else chosen, model.n_layers)
+        return _load(ref.loader, json.dumps(ref.settings, sort_keys=True))
+    except DatasetError:
+        raise
+    except (ValueError, OSError, KeyError, TypeError) as err:
+        raise DatasetError(f"dataset {ref.name!r} (loader {ref.loader!r}): {err}") from err
 
 
 @dataclass(frozen=True)
@@ -160,57 +62,6 @@ class Subject:
     dataset: DatasetSpec
     name: str
     members: tuple[str, ...]
-
-
-def _subjects(spec: DatasetSpec, data: Dataset) -> list[Subject]:
-    chosen = data.subjects if spec.subjects == "all" else list(spec.subjects)
-    unknown = [s for s in chosen if s not in data.subjects]
-    if unknown:
-        raise ValueError(f"dataset {spec.name!r}: subjects {unknown} are not in it; it has {data.subjects}")
-    out = [Subject(spec, s, (s,)) for s in chosen] if spec.individual else []
-    if spec.group_average:
-        _check_group(spec, data, chosen)
-        out.append(Subject(spec, GROUP, tuple(chosen)))
-    return out
-
-
-def _check_group(spec: DatasetSpec, data: Dataset, members: list[str]) -> None:
-    """Members of a group average must share their runs: names, stimuli, lengths, splits."""
-    shape = [(r.name, r.stimulus, r.n_trs, r.split) for r in data.runs_of(members[0])]
-    for member in members[1:]:
-        other = [(r.name, r.stimulus, r.n_trs, r.split) for r in data.runs_of(member)]
-        if other != shape:
-            raise ValueError(f"dataset {spec.name!r}: group_average needs subjects with the same runs; {member} has "
-                             f"{other} but {members[0]} has {shape}")
-
-
-def scored_runs(data: Dataset, subject: Subject, evaluation) -> tuple[str, list]:
-    """The evaluation actually used ("test-runs" or "folds-k") and the runs it scores on."""
-    runs = data.runs_of(subject.members[0])
-    tests = [r for r in runs if r.split == "test"]
-    if evaluation == "test-runs" or (evaluation == "auto" and tests):
-        if not tests:
-            raise ValueError(f"dataset {subject.dataset.name!r}, subject {subject.members[0]}: evaluation "
-                             "'test-runs' but the subject has no test runs")
-        return "test-runs", tests
-    folds = evaluation["folds"] if isinstance(evaluation, dict) else 5
-    return f"folds-{folds}", [r for r in runs if r.split == "train"]
-
-
-def _fmri_sizes(study: StudySpec, data: Dataset, subject: Subject, evaluation: str) -> list:
-    """Sizes of this subject's fMRI training data, each checked against what it has."""
-    train = [r for r in data.runs_of(subject.members[0]) if r.split == "train"]
-    available = len(train) if study.fmri.unit == "runs" else sum(r.n_trs for r in train)
-    sizes = []
-    for size in study.fmri.sizes:
-        if size != "all" and size > available:
-            raise ValueError(f"fmri size {size} {study.fmri.unit}: dataset {subject.dataset.name!r}, subject "
-                             f"{subject.name} has {available} training {study.fmri.unit}")
-        if size != "all" and evaluation.startswith("folds") and study.fmri.unit == "runs":
-            raise ValueError("fmri sizes in runs need test runs to score on; with evaluation by folds give sizes in "
-                             "trs (each fold's training data is cut to that many TRs)")
-        sizes.append(size)
-    return sizes
 
 
 @dataclass(frozen=True)
@@ -224,112 +75,291 @@ class Plan:
         return [t for t in self.tasks if t.kind == kind]
 
 
-def _models(study: StudySpec) -> tuple[list[Task], list[FeatureModel]]:
-    tasks, models = [], []
-    for spec in study.models:
-        if isinstance(spec, PretrainedSpec):
-            models += _pretrained(spec)
-        else:
-            more, found = (_videogpt if isinstance(spec, VideoGPTSpec) else _vit)(spec)
-            tasks += more
-            models += found
-    return tasks, models
-
-
-def _modality_kind(model: FeatureModel, modality: str) -> str | None:
-    """The extract_features kind a model takes for a stimulus modality, or None when it cannot."""
-    family = model.settings["family"]
-    if family == "videogpt":
-        return "clips" if modality == "video" else None
-    if family == "vit":
-        return "frames" if modality == "video" else None
-    kind = model.settings.get("kind")
-    wanted = {"text": ("words", "segments"), "audio": ("audio",)}.get(modality, ())
-    if kind is None:
-        return wanted[0] if wanted else None
-    return kind if kind in wanted else None
-
-
-def _encoding_settings(study: StudySpec) -> dict:
-    encoding = study.encoding.model_dump(mode="json", exclude={"evaluation", "alphas"})
-    return {**encoding, "alphas": study.encoding.alpha_grid()}
-
-
 def plan_study(study: StudySpec) -> Plan:
-    """Every task of ``study``, inputs before the tasks that read them."""
-    datasets = {spec.name: dataset_of(spec) for spec in study.datasets}
-    tasks, models = _models(study)
-    fits, ceilings = [], {}
-    for spec in study.datasets:
-        data = datasets[spec.name]
-        dataset = spec.model_dump(mode="json", include={"name", "loader", "settings"})
-        for model in models:
-            features = _features_tasks(model, data, dataset, study)
-            if not features:
-                continue
-            tasks += features.values()
-            for subject in _subjects(spec, data):
-                evaluation, scored = scored_runs(data, subject, study.encoding.evaluation)
-                ceiling = ceilings.setdefault((spec.name, subject.name), _ceiling_task(dataset, subject, evaluation,
-                                                                                      data, study))
-                for layer in _layers(model, study.layers):
-                    for size in _fmri_sizes(study, data, subject, evaluation):
-                        fits.append(_fit_task(study, dataset, subject, evaluation, model, features, layer, size,
-                                              ceiling))
-    tasks += list(ceilings.values()) + [fit for fit, _ in fits]
-    tasks.append(_collect_task(study, fits))
-    return Plan(topological(tasks), datasets)
+    """Every task of ``study``, inputs before the tasks that read them. A value of the study that the data or a
+    model refuses raises the error of its kind naming the study file's line and field."""
+    try:
+        return _Planner(study).plan()
+    except FieldError as err:
+        raise study.located(err) from None
 
 
-def _features_tasks(model: FeatureModel, data: Dataset, dataset: dict, study: StudySpec) -> dict[str, Task]:
-    out = {}
-    layers = _layers(model, study.layers)
-    for stimulus in data.stimuli.values():
-        kind = _modality_kind(model, stimulus.modality)
-        if kind is None:
-            continue
-        settings = {"dataset": dataset, "stimulus": stimulus.id, "kind": kind, "layers": layers,
-                    "model": model.settings}
-        label = f"features {model.labels['model']} {_axes_label(_axes(model))} on {dataset['name']}/{stimulus.id}"
-        out[stimulus.id] = make_task("features", settings, model.inputs, label=" ".join(label.split()))
+def _subjects(spec: DatasetSpec, data: Dataset, where: tuple) -> list[Subject]:
+    chosen = data.subjects if spec.subjects == "all" else list(spec.subjects)
+    unknown = [s for s in chosen if s not in data.subjects]
+    if unknown:
+        raise FieldError((*where, "subjects"), f"dataset {spec.name!r}: subjects {unknown} are not in it; it has "
+                         f"{data.subjects}", DatasetError)
+    out = [Subject(spec, s, (s,)) for s in chosen] if spec.individual else []
+    if spec.group_average:
+        _check_group(spec, data, chosen, where)
+        out.append(Subject(spec, GROUP, tuple(chosen)))
     return out
 
 
-def _axes(model: FeatureModel) -> dict:
-    return {k: v for k, v in model.labels.items() if k not in ("model", "family")}
+def _check_group(spec: DatasetSpec, data: Dataset, members: list[str], where: tuple) -> None:
+    """Members of a group average must share their runs: names, stimuli, lengths, splits."""
+    shape = [(r.name, r.stimulus, r.n_trs, r.split) for r in data.runs_of(members[0])]
+    for member in members[1:]:
+        other = [(r.name, r.stimulus, r.n_trs, r.split) for r in data.runs_of(member)]
+        if other != shape:
+            raise FieldError((*where, "group_average"), f"dataset {spec.name!r}: group_average needs subjects with "
+                             f"the same runs; {member} has {other} but {members[0]} has {shape}", DatasetError)
 
 
-def _ceiling_task(dataset: dict, subject: Subject, evaluation: str, data: Dataset, study: StudySpec) -> Task:
-    settings = {"dataset": dataset, "subject": subject.name, "members": list(subject.members),
-                "all_subjects": data.subjects, "evaluation": evaluation, "zscore": study.encoding.zscore}
-    return make_task("ceiling", settings, label=f"ceiling {dataset['name']}/{subject.name}")
+def scored_runs(data: Dataset, subject: Subject, evaluation) -> tuple[Evaluation, list]:
+    """The evaluation an encoding entry's ``evaluation`` gives this subject, and the runs it scores on."""
+    runs = data.runs_of(subject.members[0])
+    tests = [r for r in runs if r.split == "test"]
+    if evaluation == "test-runs" or (evaluation == "auto" and tests):
+        if not tests:
+            raise ValueError(f"dataset {subject.dataset.name!r}, subject {subject.members[0]}: evaluation "
+                             "'test-runs' but the subject has no test runs")
+        return Evaluation(mode="test-runs"), tests
+    folds = evaluation["folds"] if isinstance(evaluation, dict) else 5
+    return Evaluation(mode="folds", folds=folds), [r for r in runs if r.split == "train"]
 
 
-def _fit_task(study, dataset, subject, evaluation, model, features, layer, size, ceiling):
-    runs = subject.members[0]
-    needed = {f"features:{r.stimulus}": features[r.stimulus] for r in dataset_of(dataset).runs_of(runs)}
-    settings = {"dataset": dataset, "subject": subject.name, "members": list(subject.members), "layer": layer,
-                "fmri": {"unit": study.fmri.unit, "size": size}, "evaluation": evaluation,
-                "alignment": study.alignment.model_dump(mode="json"), "encoding": _encoding_settings(study),
-                "device": study.device}
-    label = f"fit {model.labels['model']} {_axes_label(_axes(model))} layer {layer} {dataset['name']}/{subject.name} " \
-            f"fmri={size}"
-    fit = make_task("fit", settings, needed, label=" ".join(label.split()))
-    row = {"dataset": dataset["name"], "subject": subject.name, "layer": layer, "fmri_unit": study.fmri.unit,
-           "fmri_size": size, "evaluation": evaluation, **model.labels}
-    return fit, {"row": row, "fit": fit, "ceiling": ceiling, "model": model.inputs.get("model"),
-                 "features": next(iter(needed.values()))}
+def _trimmed(run, trim) -> int:
+    return run.n_trs - trim[0] - trim[1]
 
 
-def _collect_task(study: StudySpec, fits: list) -> Task:
-    rows, inputs = [], {}
-    for i, (fit, info) in enumerate(fits):
-        roles = {"fit": f"fit{i}", "ceiling": f"ceiling:{info['ceiling'].key}", "features": f"features:{info['features'].key}"}
-        inputs[roles["fit"]], inputs[roles["ceiling"]] = fit, info["ceiling"]
-        inputs[roles["features"]] = info["features"]
-        if info["model"] is not None:
-            roles["model"] = f"model:{info['model'].key}"
-            inputs[roles["model"]] = info["model"]
-        rows.append({"labels": info["row"], "roles": roles})
-    settings = {"rows": rows, "scoring": study.scoring.model_dump(mode="json")}
-    return make_task("collect", settings, inputs, label=f"collect {len(rows)} fits")
+class _Planner:
+    """The planning of one study: its datasets, feature models and the tasks each entry adds."""
+
+    def __init__(self, study: StudySpec):
+        self.study = study
+        self.tasks: list[Task] = []
+        self.models: list[tuple[int, FeatureModel]] = []
+        self.ceilings: dict = {}
+        self.fits: list[tuple] = []
+        self._features: dict = {}
+
+    def plan(self) -> Plan:
+        datasets = {spec.name: dataset_of(spec) for spec in self.study.datasets}
+        self._expand_models()
+        layers = self._layers_needed()
+        for d, spec in enumerate(self.study.datasets):
+            for subject in _subjects(spec, datasets[spec.name], ("datasets", d)):
+                self._subject_fits(spec, datasets[spec.name], subject, layers)
+        ceilings = list(self.ceilings.values())
+        features = list(self._features.values())
+        tasks = self.tasks + [t for stimuli in features for t in stimuli.values()] + ceilings
+        tasks += [fit for fit, *_ in self.fits]
+        tasks.append(self._collect())
+        return Plan(topological(tasks), datasets)
+
+    # ------------------------------------------------------------------ models and their layers
+    def _expand_models(self) -> None:
+        for i, spec in enumerate(self.study.models):
+            try:
+                expansion = FAMILIES[spec.family].expand(spec, self.study)
+            except FieldError as err:
+                raise err.within("models", i) from None
+            self.tasks += expansion.tasks
+            self.models += [(i, model) for model in expansion.models]
+
+    def _own_layers(self, model: FeatureModel) -> list[int]:
+        chosen = model.layers if model.layers is not None else self.study.layers
+        if chosen == "all":
+            return list(range(model.n_layers + 1))
+        return resolve_layers(None if chosen == "default" else chosen, model.n_layers)
+
+    def _space_layer(self, e: int, j: int, space, model: FeatureModel) -> int:
+        try:
+            return resolve_layers(space.layer, model.n_layers)[0]
+        except ValueError as err:
+            raise FieldError(("encoding", e, "spaces", j, "layer"), f"space {space.label!r}: model {space.model!r}: "
+                             f"{err}") from None
+
+    def _layers_needed(self) -> dict[int, list[int]]:
+        """The layers each feature model's features tasks compute (by the model's position in ``models``)."""
+        needed: dict[int, set[int]] = {}
+        for position, (_, model) in enumerate(self.models):
+            if any(entry.spaces is None for entry in self.study.encoding):
+                needed.setdefault(position, set()).update(self._own_layers(model))
+        for e, entry in enumerate(self.study.encoding):
+            for j, space in enumerate(entry.spaces or ()):
+                position = self._position(space.model)
+                needed.setdefault(position, set()).add(self._space_layer(e, j, space, self.models[position][1]))
+        return {position: sorted(layers) for position, layers in needed.items()}
+
+    def _position(self, name: str) -> int:
+        return next(p for p, (_, model) in enumerate(self.models) if model.name == name)
+
+    # ------------------------------------------------------------------ features
+    def _features_of(self, position: int, spec: DatasetSpec, data: Dataset, layers: list[int]) -> dict[str, Task]:
+        """The model's features tasks of every stimulus of the dataset it takes, stimulus id -> Task."""
+        key = (position, spec.name)
+        if key not in self._features:
+            _, model = self.models[position]
+            family = FAMILIES[model.family]
+            ref = DatasetRef(**spec.model_dump(mode="json", include={"name", "loader", "settings"}))
+            out = {}
+            for stimulus in data.stimuli.values():
+                kind = family.kind_for(model, stimulus)
+                if kind is None:
+                    continue
+                settings = FeaturesSettings(dataset=ref, stimulus=stimulus.id, family=model.family, kind=kind,
+                                            layers=layers, model=model.settings)
+                label = " ".join(f"features {_model_label(model)} on {spec.name}/{stimulus.id}".split())
+                out[stimulus.id] = make_task("features", settings.model_dump(mode="json"), model.inputs, label=label)
+            self._features[key] = out
+        return self._features[key]
+
+    # ------------------------------------------------------------------ fits
+    def _subject_fits(self, spec: DatasetSpec, data: Dataset, subject: Subject, layers: dict) -> None:
+        runs = data.runs_of(subject.members[0])
+        for e, entry in enumerate(self.study.encoding):
+            evaluation, scored = scored_runs(data, subject, entry.evaluation)
+            self._check_entry(e, entry, data, subject, evaluation)
+            ceiling = self._ceiling(spec, data, subject, evaluation, tuple(entry.trim))
+            sizes = self._fmri_sizes(data, subject, evaluation, entry)
+            for spaces in self._fit_spaces(e, entry, spec, data, runs, layers):
+                for size in sizes:
+                    self._fit(spec, subject, e, entry, spaces, evaluation, size, ceiling)
+
+    def _fit_spaces(self, e: int, entry, spec: DatasetSpec, data: Dataset, runs, layers: dict):
+        """The feature spaces of each fit of an entry: lists of (name, model position, layer, features)."""
+        if entry.spaces is None:
+            for position, (i, model) in enumerate(self.models):
+                features = self._features_of(position, spec, data, layers[position])
+                if not features:
+                    continue  # a model of another modality than this dataset's stimuli
+                self._check_takes(features, runs, model, spec, ("models", i))
+                for layer in self._own_layers(model):
+                    yield [(model.name, position, layer, features)]
+            return
+        out = []
+        for j, space in enumerate(entry.spaces):
+            position = self._position(space.model)
+            model = self.models[position][1]
+            features = self._features_of(position, spec, data, layers[position])
+            self._check_takes(features, runs, model, spec, ("encoding", e, "spaces", j, "model"))
+            out.append((space.label, position, self._space_layer(e, j, space, model), features))
+        yield out
+
+    @staticmethod
+    def _check_takes(features: dict, runs, model: FeatureModel, spec: DatasetSpec, where: tuple) -> None:
+        missing = sorted({r.stimulus for r in runs} - set(features))
+        if missing:
+            raise FieldError(where, f"model {model.name!r} cannot take stimuli {missing} of dataset {spec.name!r} "
+                             f"(a {model.family} model takes {'none' if not features else sorted(features)} of its "
+                             "stimuli)")
+
+    def _check_entry(self, e: int, entry, data: Dataset, subject: Subject, evaluation: Evaluation) -> None:
+        runs = data.runs_of(subject.members[0])
+        start, end = entry.trim
+        short = [r for r in runs if _trimmed(r, entry.trim) < 1]
+        if short:
+            raise FieldError(("encoding", e, "trim"), f"trim [{start}, {end}] leaves nothing of run "
+                             f"{short[0].label} ({short[0].n_trs} TRs)")
+        train = [_trimmed(r, entry.trim) for r in runs if r.split == "train"]
+        if isinstance(entry.cv, BootstrapCV):
+            boot = entry.cv.bootstrap
+            if boot.chunk_len > min(train):
+                raise FieldError(("encoding", e, "cv", "bootstrap", "chunk_len"), f"chunks of {boot.chunk_len} TRs are "
+                                 f"longer than the shortest training run of subject {subject.name} ({min(train)} "
+                                 "TRs after trims)")
+            n = self._fewest_training_trs(data, subject, evaluation, entry)
+            try:
+                next(Bootstrap(boot.n_boots, boot.chunk_len, boot.test_fraction).split(n))
+            except ValueError as err:
+                raise FieldError(("encoding", e, "cv", "bootstrap"), f"{err} (the smallest training set of subject "
+                                 f"{subject.name})") from None
+
+    def _fewest_training_trs(self, data: Dataset, subject: Subject, evaluation: Evaluation, entry) -> int:
+        """TRs of the smallest training set any fit of this subject under ``entry`` has."""
+        train = [_trimmed(r, entry.trim) for r in data.runs_of(subject.members[0]) if r.split == "train"]
+        if evaluation.mode == "folds":
+            total = sum(train) - int(np.ceil(sum(train) / evaluation.folds))
+        else:
+            total = sum(train)
+        sizes = self.study.fmri.sizes
+        if self.study.fmri.unit == "runs":
+            counts = [size for size in sizes if size != "all"]
+            return min([total] + [sum(train[:k]) for k in counts])
+        return min([total] + [size for size in sizes if size != "all"])
+
+    def _fmri_sizes(self, data: Dataset, subject: Subject, evaluation: Evaluation, entry) -> list:
+        """Sizes of this subject's fMRI training data, each checked against what it has."""
+        train = [r for r in data.runs_of(subject.members[0]) if r.split == "train"]
+        unit = self.study.fmri.unit
+        available = len(train) if unit == "runs" else sum(_trimmed(r, entry.trim) for r in train)
+        for size in self.study.fmri.sizes:
+            if size != "all" and size > available:
+                raise FieldError(("fmri", "sizes"), f"fmri size {size} {unit}: dataset {subject.dataset.name!r}, "
+                                 f"subject {subject.name} has {available} training {unit}")
+            if size != "all" and evaluation.mode == "folds" and unit == "runs":
+                raise FieldError(("fmri", "unit"), "fmri sizes in runs need test runs to score on; with evaluation "
+                                 "by folds give sizes in trs (each fold's training data is cut to that many TRs)")
+        return list(self.study.fmri.sizes)
+
+    def _ceiling(self, spec: DatasetSpec, data: Dataset, subject: Subject, evaluation: Evaluation, trim) -> Task:
+        key = (spec.name, subject.name, evaluation.label, trim)
+        if key not in self.ceilings:
+            ref = DatasetRef(**spec.model_dump(mode="json", include={"name", "loader", "settings"}))
+            settings = CeilingSettings(dataset=ref, subject=subject.name, members=list(subject.members),
+                                       all_subjects=data.subjects, evaluation=evaluation, trim=trim)
+            self.ceilings[key] = make_task("ceiling", settings.model_dump(mode="json"),
+                                           label=f"ceiling {spec.name}/{subject.name}")
+        return self.ceilings[key]
+
+    def _fit(self, spec: DatasetSpec, subject: Subject, e: int, entry, spaces: list, evaluation: Evaluation, size,
+             ceiling: Task) -> None:
+        ref = DatasetRef(**spec.model_dump(mode="json", include={"name", "loader", "settings"}))
+        inputs, space_inputs = {}, []
+        for k, (name, _, layer, features) in enumerate(spaces):
+            roles = {stimulus: f"space{k}/{stimulus}" for stimulus in features}
+            inputs.update({roles[stimulus]: task for stimulus, task in features.items()})
+            space_inputs.append(SpaceInputs(name=name, layer=layer, features=roles))
+        settings = FitSettings(dataset=ref, subject=subject.name, members=list(subject.members), spaces=space_inputs,
+                               fmri=FmriSize(unit=self.study.fmri.unit, size=size), evaluation=evaluation,
+                               alignment=self.study.alignment, encoding=entry.fit_settings())
+        described = self._described(spaces, entry)
+        labels = {"dataset": spec.name, "subject": subject.name, "encoding": entry.label, "method": entry.method,
+                  "layer": described.pop("layer"), "fmri_unit": self.study.fmri.unit, "fmri_size": size,
+                  "evaluation": evaluation.label, **described}
+        what = entry.label + " " if len(self.study.encoding) > 1 and entry.spaces is None else ""
+        label = f"fit {what}{self._fit_label(spaces, entry)} {spec.name}/{subject.name} fmri={size}"
+        fit = make_task("fit", settings.model_dump(mode="json"), inputs, label=" ".join(label.split()))
+        self.fits.append((fit, ceiling, labels, spaces))
+
+    def _described(self, spaces: list, entry) -> dict:
+        """The labels that say what a fit's features are: layer, model, family and axes, or a joint fit's spaces."""
+        if entry.spaces is None:
+            _, position, layer, _ = spaces[0]
+            return {"layer": layer, **self.models[position][1].labels}
+        return {"layer": None, "model": entry.label, "family": JOINT, "spaces": self._spaces_label(spaces)}
+
+    def _spaces_label(self, spaces: list) -> str:
+        return " + ".join(f"{self.models[position][1].name}@{layer}" for _, position, layer, _ in spaces)
+
+    def _fit_label(self, spaces: list, entry) -> str:
+        if entry.spaces is None:
+            _, position, layer, _ = spaces[0]
+            return f"{_model_label(self.models[position][1])} layer {layer}"
+        return f"{entry.label} ({self._spaces_label(spaces)})"
+
+    def _collect(self) -> Task:
+        rows, inputs = [], {}
+        for i, (fit, ceiling, labels, spaces) in enumerate(self.fits):
+            inputs[f"fit{i}"], inputs[f"ceiling:{ceiling.key}"] = fit, ceiling
+            features, models = [], []
+            for _, position, _, tasks in spaces:
+                first = next(iter(tasks.values()))
+                inputs[f"features:{first.key}"] = first
+                features.append(f"features:{first.key}")
+                model = self.models[position][1].inputs.get("model")
+                if model is not None:
+                    inputs[f"model:{model.key}"] = model
+                models.append(None if model is None else f"model:{model.key}")
+            rows.append(CollectRow(labels=labels, fit=f"fit{i}", ceiling=f"ceiling:{ceiling.key}", features=features,
+                                   models=models))
+        settings = CollectSettings(rows=rows, scoring=self.study.scoring)
+        return make_task("collect", settings.model_dump(mode="json"), inputs, label=f"collect {len(rows)} fits")
+
+
+def _model_label(model: FeatureModel) -> str:
+    axes = {k: v for k, v in model.labels.items() if k not in ("model", "family")}
+    return " ".join([model.name, *(f"{k}={v}" for k, v in axes.items())])

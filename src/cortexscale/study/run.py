@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .._io import atomic_path
+from ..errors import DatasetError, InputError
 from ..runtime import resolve_device
 from .executors import EXECUTORS, Summary, run_tasks
+from .fields import FieldError
 from .plan import Plan, plan_study
 from .spec import StudySpec, load_study
 from .store import StudyFolder
 
-__all__ = ["StudyRun", "default_out", "read_results", "run_study"]
+__all__ = ["DEFAULT_ROOT", "StudyRun", "default_out", "read_results", "run_study"]
 
-RESULTS, SUMMARY = "results.parquet", "summary.parquet"
+DEFAULT_ROOT = Path("outputs")
+"""Where a study's folder goes when no ``--out`` is given: ``outputs/<name>`` in the current folder."""
 
 
 @dataclass
@@ -31,7 +32,7 @@ class StudyRun:
 
     @property
     def results(self) -> pd.DataFrame:
-        return read_results(self.folder.root)
+        return self.folder.read_results()
 
     def line(self) -> str:
         if not self.summary.ran and not self.summary.failed and not self.summary.blocked:
@@ -44,18 +45,24 @@ class StudyRun:
 
 
 def default_out(spec: StudySpec) -> Path:
-    """``studies/<name>`` in the current folder."""
-    return Path("studies") / spec.name
+    """``outputs/<name>`` in the current folder (:data:`DEFAULT_ROOT`)."""
+    return DEFAULT_ROOT / spec.name
 
 
-def _publish(folder: StudyFolder, plan: Plan) -> None:
-    """Copy the collect task's tables to the study folder, atomically."""
-    collect = plan.of_kind("collect")[-1]
-    if not folder.is_done(collect):
-        return
-    for name in (RESULTS, SUMMARY):
-        with atomic_path(folder.root / name, suffix=".parquet") as tmp:
-            shutil.copyfile(folder.task_dir(collect) / name, tmp)
+def _check_device(spec: StudySpec) -> None:
+    """A study on a device this machine lacks stops here, not in every task."""
+    try:
+        resolve_device(spec.device)
+    except ValueError as err:
+        raise spec.located(FieldError(("device",), str(err))) from None
+
+
+def _check_data(spec: StudySpec, plan: Plan) -> None:
+    for dataset in spec.datasets:
+        try:
+            plan.datasets[dataset.name].check()
+        except (ValueError, OSError) as err:
+            raise DatasetError(f"dataset {dataset.name!r}: {err}") from err
 
 
 def run_study(study, out=None, executor: str = "local", jobs: int = 1, address: str | None = None,
@@ -67,31 +74,27 @@ def run_study(study, out=None, executor: str = "local", jobs: int = 1, address: 
     """
     spec = study if isinstance(study, StudySpec) else load_study(study)
     if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {sorted(EXECUTORS)}, got {executor!r}")
+        raise InputError(f"executor must be one of {sorted(EXECUTORS)}, got {executor!r}")
     if executor == "local":
-        resolve_device(spec.device)  # a CUDA study on a machine without CUDA stops here, not in every task
+        _check_device(spec)
     folder = StudyFolder(out if out is not None else default_out(spec))
     folder.check_owner(spec.name)
     with folder.lock():
         plan = plan_study(spec)
+        collect = plan.of_kind("collect")[-1]
         if all(folder.is_done(task) for task in plan.tasks):
-            _publish(folder, plan)
+            folder.publish(collect)
             return StudyRun(spec, folder, plan, Summary(reused=[t.key for t in plan.tasks]))
-        for data in plan.datasets.values():
-            data.check()
+        _check_data(spec, plan)
         folder.write_header(spec.resolved(), plan.tasks)
         folder.sweep_debris()
         runner = EXECUTORS[executor](jobs) if executor == "local" else EXECUTORS[executor](
             address, max_retries, resources=spec.resolved()["resources"])
         summary = run_tasks(plan.tasks, folder, runner, spec.device, progress)
-        _publish(folder, plan)
+        folder.publish(collect)
     return StudyRun(spec, folder, plan, summary)
 
 
 def read_results(study_dir, summary: bool = False) -> pd.DataFrame:
     """The results table (or the per-fit summary) of a study folder."""
-    path = Path(study_dir) / (SUMMARY if summary else RESULTS)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: the study in {study_dir} has not finished a run "
-                                "(cortexscale status shows what is missing)")
-    return pd.read_parquet(path)
+    return StudyFolder(study_dir).read_results(summary)

@@ -2,7 +2,7 @@
 
 A study names its datasets and subjects, the amount of fMRI training data as an axis, its feature models
 (grids of trainable models, or pretrained ones with their parameter counts), the layers, the alignment, the
-encoding model and what is scored. Every field has a default but the datasets and the models. An example::
+encoding models and what is scored. Every field has a default but the datasets and the models. An example::
 
     name: alice-lm-scaling
     datasets:
@@ -24,56 +24,49 @@ sweep kept apart from the configs as big_vision does::
         train: {steps: 300, lr: 0.003, batch_size: 16}
         axes: {hidden: [16, 32, 64, 128], frames: [512, 1024, 4096], precision: [fp32, bf16]}
 
-:func:`load_study` reads and validates a file; an error names the file, the line, the field and what was
-expected, and nothing runs. :meth:`StudySpec.resolved` is the study with every default filled in, as saved
-beside the results.
+``encoding`` is one entry or a list of them, each a kind of fit (``method``: ridge, banded or stacked, each
+with its own settings block) and how it is scored. An entry without ``spaces`` fits every layer of every
+model alone; one with ``spaces`` joins those feature spaces in one fit::
+
+    encoding:
+      - {method: ridge, cv: {bootstrap: {n_boots: 20, chunk_len: 10}}, trim: [10, 5]}
+      - method: stacked
+        name: speech+language
+        spaces: [{model: whisper, layer: 4}, {model: smollm2-135m, layer: 20}]
+        stacked: {cv: 5}
+
+The families (``family``) and kinds of fit (``method``) are plugins: :data:`cortexscale.study.FAMILIES` and
+:data:`cortexscale.study.FITS`. :func:`load_study` reads and validates a file; an error names the file, the
+line, the field and what was expected, and nothing runs. :meth:`StudySpec.resolved` is the study with every
+default filled in, as saved beside the results.
 """
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, ValidationError, field_validator, model_validator
 
-from ..runtime import resolve_precision
-from .sweeps import sweep_axes
+from ..errors import InputError, StudyFileError
+from .families import FAMILIES, grid
+from .fields import NAME, FieldError, Layers, Spec
+from .fits import FITS, RidgeSpec
+from .schema import reserved_name
 
-__all__ = [
-    "AlignmentSpec",
-    "DatasetSpec",
-    "EncodingSpec",
-    "FmriSpec",
-    "PretrainedSpec",
-    "ScoringSpec",
-    "StudyFileError",
-    "StudySpec",
-    "VideoGPTSpec",
-    "ViTSpec",
-    "load_study",
-    "parse_study",
-]
+__all__ = ["AlignmentSpec", "DatasetSpec", "FmriSpec", "ScoringSpec", "StudyFileError", "StudySpec", "grid",
+           "load_study", "parse_study"]
 
 
-class StudyFileError(ValueError):
-    """A study file that cannot be read or does not validate; the message names file, line and field."""
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DatasetSpec(_Spec):
+class DatasetSpec(Spec):
     """A dataset from the registry :data:`cortexscale.data.DATASETS`, and which of its subjects to fit.
 
     ``group_average`` adds a pseudo-subject "group": the average response of the chosen subjects, which must
     share their runs' stimuli and lengths (Alice's ROIs are noisy per subject and clean on average).
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=NAME)
     loader: str
     settings: dict[str, Any] = {}
     subjects: Literal["all"] | list[str] = "all"
@@ -87,11 +80,11 @@ class DatasetSpec(_Spec):
         return self
 
 
-class FmriSpec(_Spec):
+class FmriSpec(Spec):
     """The amount of each subject's fMRI training data, an axis apart from the models' own training data.
 
     ``unit`` "runs" takes a subject's first k training runs (stories, as Antonello et al. scaled it); "trs"
-    its first k training TRs across runs. A size of "all" takes everything.
+    its first k training TRs across runs (after trims). A size of "all" takes everything.
     """
 
     unit: Literal["runs", "trs"] = "runs"
@@ -105,241 +98,24 @@ class FmriSpec(_Spec):
         return sizes
 
 
-Layers = Union[Literal["default", "all"], int, list[int]]
-
-
-class _ModelSpec(_Spec):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    layers: Layers | None = None
-
-
-class PretrainedSpec(_ModelSpec):
-    """A pretrained feature model: a Hugging Face id, a local folder or ``.gguf`` file, or
-    ``package:<module>/<path>`` inside an installed package (a glob like ``*.gguf`` is allowed).
-
-    ``params`` (parameter count) is read from the model when not given; ``train_tokens`` (its training data,
-    when known) becomes the results' ``train_data``. ``kind`` defaults from the stimulus:
-    words for text, audio for audio. ``causal`` forces the language path (see
-    :func:`cortexscale.features.extract_features`).
-    """
-
-    family: Literal["pretrained"]
-    source: str
-    params: float | None = Field(default=None, gt=0)
-    train_tokens: float | None = Field(default=None, gt=0)
-    kind: Literal["words", "segments", "audio"] | None = None
-    context: tuple[int, int] = (256, 512)
-    window: tuple[int, int] = (20, 20)
-    audio_window: float = Field(default=16.1, gt=0)
-    causal: bool | None = None
-    dtype: str | None = None
-
-    @field_validator("dtype")
-    @classmethod
-    def _dtype(cls, value):
-        return None if value is None else resolve_precision(value, ("fp32", "fp16", "bf16"), "dtype")
-
-
-def _check_axes(axes: dict, known: set[str], family: str) -> dict:
-    for name, values in axes.items():
-        if name not in known:
-            raise ValueError(f"unknown {family} axis {name!r}; axes are {sorted(known)}")
-        if not isinstance(values, list) or not values:
-            raise ValueError(f"axis {name!r} must be a non-empty list of values, got {values!r}")
-    if "precision" in axes:
-        axes = {**axes, "precision": [resolve_precision(p, ("fp32", "fp16", "bf16"), "precision")
-                                      for p in axes["precision"]]}
-    return axes
-
-
-def _check_fits(values, available: int, name: str, where: str) -> None:
-    """Refuse training sizes larger than the ``available`` frames of the video, saying how to make room."""
-    too_big = [v for v in values if isinstance(v, (int, float)) and v > available]
-    if too_big:
-        raise ValueError(f"{name} {too_big} exceed the {available} frames left to train on ({where}); "
-                         f"raise video.frames or lower {name}")
-
-
-class VideoSpec(_Spec):
-    """The procedural game video a video family trains on (:class:`cortexscale.data.ProceduralGame`)."""
-
-    frames: int = Field(default=4096, gt=0)
-    size: int = Field(default=32, gt=0)
-    fps: float = Field(default=15.0, gt=0)
-    seed: int = 1
-
-
-class TokenizerSpec(_Spec):
-    """The VQ-VAE tokenizer of a video family: its config fields and its training settings."""
-
-    config: dict[str, Any] = {}
-    train: dict[str, Any] = {"steps": 300, "lr": 3e-3, "batch_size": 8}
-    frames: int | None = Field(default=None, gt=0)
-
-
-class _TrainableSpec(_ModelSpec):
-    """A grid of trained models: ``sweep`` names sweeps of :data:`cortexscale.study.sweeps.SWEEPS` whose axes
-    come first; ``axes`` adds to them and overrides an axis of the same name."""
-
-    sweep: str | list[str] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sweep_axes(cls, data):
-        if isinstance(data, dict) and isinstance(data.get("sweep"), (str, list)):
-            try:
-                axes = sweep_axes(data["sweep"])
-            except ValueError:
-                return data  # refused by the field's own check, which names the line of `sweep`
-            data = {**data, "axes": {**axes, **(data.get("axes") or {})}}
-        return data
-
-    @field_validator("sweep")
-    @classmethod
-    def _known_sweeps(cls, names):
-        if names is not None:
-            sweep_axes(names)
-        return names
-
-
-class VideoGPTSpec(_TrainableSpec):
-    """A grid of video GPTs over one tokenizer, trained on the first ``frames`` frames of the video.
-
-    Axes: any :class:`~cortexscale.models.VideoGPTConfig` field (hidden, layers, heads, ...), ``frames``
-    (training data), ``precision``, ``seed``, and any :class:`~cortexscale.train.TrainConfig` field.
-    """
-
-    family: Literal["videogpt"]
-    video: VideoSpec = VideoSpec()
-    tokenizer: TokenizerSpec = TokenizerSpec()
-    config: dict[str, Any] = {}
-    train: dict[str, Any] = {"steps": 300, "lr": 3e-3, "batch_size": 16}
-    axes: dict[str, list] = {}
-
-    @field_validator("axes")
-    @classmethod
-    def _axes(cls, axes):
-        from ..models import VideoGPTConfig
-        from ..train import TrainConfig
-
-        known = set(VideoGPTConfig.__dataclass_fields__) | set(TrainConfig.__dataclass_fields__) | {"frames"}
-        return _check_axes(axes, known, "videogpt")
-
-    @model_validator(mode="after")
-    def _fits_the_video(self):
-        from ..data import trainable_frames
-        from ..models import VQVAEConfig
-
-        length = int(self.tokenizer.config.get("frames", VQVAEConfig().frames))
-        where = f"video.frames={self.video.frames} in clips of {length}, after the held-out clips"
-        _check_fits(self.axes.get("frames", []), trainable_frames(self.video.frames, length), "axes.frames", where)
-        if self.tokenizer.frames is not None and self.tokenizer.frames > self.video.frames:
-            raise ValueError(f"tokenizer.frames={self.tokenizer.frames} exceeds video.frames={self.video.frames}")
-        return self
-
-
-class ViTSpec(_TrainableSpec):
-    """A grid of ViTs (AugReg's recipes) trained to classify procedural game frames by scene palette.
-
-    Axes: ``variant`` ("Ti/16", ...), ``augreg`` (a level of :data:`cortexscale.train.AUGREG_LEVELS`),
-    ``images`` (training data), ``transfer`` ("scratch" or "finetune" from an upstream run on
-    ``upstream_images`` frames), ``precision``, ``seed``, any ViTConfig or TrainConfig field.
-    """
-
-    family: Literal["vit"]
-    video: VideoSpec = VideoSpec()
-    image_size: int = Field(default=32, gt=0)
-    config: dict[str, Any] = {}
-    train: dict[str, Any] = {"epochs": 2, "lr": 1e-3, "batch_size": 32}
-    upstream_images: int = Field(default=2048, gt=0)
-    pool: Literal["cls", "mean"] = "cls"
-    axes: dict[str, list] = {}
-
-    @field_validator("axes")
-    @classmethod
-    def _axes(cls, axes):
-        from ..models import ViTConfig
-        from ..train import AUGREG_LEVELS, TrainConfig
-
-        known = (set(ViTConfig.__dataclass_fields__) | set(TrainConfig.__dataclass_fields__)
-                 | {"variant", "augreg", "images", "transfer"})
-        axes = _check_axes(axes, known, "vit")
-        bad = [level for level in axes.get("augreg", []) if level not in AUGREG_LEVELS]
-        if bad:
-            raise ValueError(f"unknown augreg level(s) {bad}; levels are {list(AUGREG_LEVELS)}")
-        bad = [t for t in axes.get("transfer", []) if t not in ("scratch", "finetune")]
-        if bad:
-            raise ValueError(f"transfer must be 'scratch' or 'finetune', got {bad}")
-        return axes
-
-    @model_validator(mode="after")
-    def _fits_the_video(self):
-        from ..data import trainable_frames
-
-        available = trainable_frames(self.video.frames, 1)
-        where = f"video.frames={self.video.frames}, after the held-out frames"
-        _check_fits(self.axes.get("images", []), available, "axes.images", where)
-        if "finetune" in self.axes.get("transfer", []):
-            _check_fits([self.upstream_images], available, "upstream_images", where)
-        return self
-
-
-ModelSpec = Annotated[Union[PretrainedSpec, VideoGPTSpec, ViTSpec], Field(discriminator="family")]
-
-
-class AlignmentSpec(_Spec):
-    """How event features meet the TR grid (:func:`cortexscale.features.align_to_trs`)."""
+class AlignmentSpec(Spec):
+    """How event features meet the TR grid (:func:`cortexscale.features.align_to_trs`): "lanczos" (word
+    features, as the Huth lab), "sum" or "mean" of the events in each TR, or "boxcar", each event weighted by
+    the part of its duration inside the TR (timed segments: scene annotations, captions)."""
 
     method: Literal["lanczos", "sum", "mean", "boxcar"] = "lanczos"
     window: int = Field(default=3, ge=1)
     cutoff_mult: float = Field(default=1.0, gt=0)
 
 
-class EncodingSpec(_Spec):
-    """The encoding model (:class:`cortexscale.encoding.RidgeCV`) and how it is scored.
-
-    ``alphas``: a list, or ``{logspace: [start, stop, num]}`` (default ``logspace(1, 4, 15)``). ``cv``:
-    inner folds choosing alpha: an int (contiguous folds) or "runs". ``evaluation``: "test-runs" scores on
-    the dataset's test runs; ``{folds: k}`` pools the predictions of k contiguous outer folds of each
-    subject's training runs; "auto" takes test runs where the dataset has them, else 5 folds.
-    """
-
-    delays: list[int] = [1, 2, 3, 4]
-    alphas: list[Annotated[float, Field(gt=0)]] | dict[Literal["logspace"], tuple[float, float, int]] = {
-        "logspace": (1.0, 4.0, 15)}
-    cv: int | Literal["runs"] = 5
-    scoring: Literal["correlation", "r2", "neg_mse"] = "correlation"
-    dtype: str = "fp32"
-    zscore: bool = True
-    evaluation: Literal["auto", "test-runs"] | dict[Literal["folds"], Annotated[int, Field(ge=2)]] = "auto"
-
-    @field_validator("dtype")
-    @classmethod
-    def _dtype(cls, value):
-        return resolve_precision(value, ("fp32", "fp64"), "dtype")
-
-    @field_validator("delays")
-    @classmethod
-    def _delays(cls, delays):
-        if not delays or len(set(delays)) != len(delays):
-            raise ValueError(f"delays must be distinct integers, got {delays}")
-        return delays
-
-    def alpha_grid(self) -> list[float]:
-        if isinstance(self.alphas, dict):
-            start, stop, num = self.alphas["logspace"]
-            return np.logspace(start, stop, int(num)).tolist()
-        return list(self.alphas)
-
-
-class ScoringSpec(_Spec):
+class ScoringSpec(Spec):
     """What is scored: every target, plus per-subject summaries over targets and ROIs (named target lists)."""
 
     summaries: list[Literal["mean", "max", "median"]] = ["mean", "max"]
     rois: dict[str, list[str]] = {}
 
 
-class ResourceSpec(_Spec):
+class ResourceSpec(Spec):
     """What each task of one stage asks a Ray cluster for (the local executor ignores it): CPUs, GPUs (a
     fraction shares one) and memory in GiB. Unset fields keep their defaults: 1 CPU; a GPU for the stages that
     run on the study's device (train, tokenizer, tokens, features, fit) when ``device`` is CUDA, else none."""
@@ -349,21 +125,48 @@ class ResourceSpec(_Spec):
     memory_gb: float | None = Field(default=None, gt=0)
 
 
-class StudySpec(_Spec):
+def _models_union():
+    return Annotated[Union[tuple(family.spec for family in FAMILIES.values())], Field(discriminator="family")]
+
+
+def _method(value) -> str | None:
+    method = value.get("method", "ridge") if isinstance(value, dict) else getattr(value, "method", "ridge")
+    return method if method in FITS else None
+
+
+def _encoding_union():
+    methods = ", ".join(repr(name) for name in sorted(FITS))
+    return Annotated[Union[tuple(Annotated[kind.spec, Tag(name)] for name, kind in FITS.items())],
+                     Discriminator(_method, custom_error_type="unknown_method",
+                                   custom_error_message=f"method must be one of {methods}")]
+
+
+def _as_list(value):
+    return [value] if isinstance(value, dict) else value
+
+
+class StudySpec(Spec):
     """A whole study; see the module docstring for the file layout."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=NAME)
     description: str = ""
     device: str = "auto"
     seed: int = 0
     datasets: list[DatasetSpec] = Field(min_length=1)
     fmri: FmriSpec = FmriSpec()
-    models: list[ModelSpec] = Field(min_length=1)
+    models: list[_models_union()] = Field(min_length=1)
     layers: Layers = "default"
     alignment: AlignmentSpec = AlignmentSpec()
-    encoding: EncodingSpec = EncodingSpec()
+    encoding: list[_encoding_union()] = Field(default_factory=lambda: [RidgeSpec()], min_length=1)
     scoring: ScoringSpec = ScoringSpec()
     resources: dict[str, ResourceSpec] = {}
+
+    _source: tuple | None = PrivateAttr(default=None)
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _entries(cls, value):
+        return _as_list(value)
 
     @field_validator("device")
     @classmethod
@@ -391,21 +194,63 @@ class StudySpec(_Spec):
 
     @model_validator(mode="after")
     def _unique_names(self):
-        for what, names in (("dataset", [d.name for d in self.datasets]), ("model", [m.name for m in self.models])):
+        for what, names in (("dataset", [d.name for d in self.datasets]), ("model", [m.name for m in self.models]),
+                            ("encoding", [e.label for e in self.encoding])):
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:
-                raise ValueError(f"{what} names must be unique; {twice} appear more than once")
+                raise ValueError(f"{what} names must be unique; {twice} appear more than once"
+                                 + ("; give each entry a name" if what == "encoding" else ""))
+        return self
+
+    @model_validator(mode="after")
+    def _axis_names(self):
+        for i, model in enumerate(self.models):
+            taken = sorted(name for name in getattr(model, "axes", {}) if reserved_name(name))
+            if taken:
+                raise FieldError(("models", i, "axes"), f"axis name(s) {taken} are columns of the results; "
+                                 "give the axis another name")
+        return self
+
+    @model_validator(mode="after")
+    def _spaces_name_models(self):
+        models = {model.name: model for model in self.models}
+        for i, entry in enumerate(self.encoding):
+            for j, space in enumerate(entry.spaces or ()):
+                where = ("encoding", i, "spaces", j, "model")
+                if space.model not in models:
+                    raise FieldError(where, f"space {space.label!r} names model {space.model!r}, which the study "
+                                     f"does not have; its models are {sorted(models)}")
+                points = len(grid(getattr(models[space.model], "axes", {})))
+                if points > 1:
+                    raise FieldError(where, f"space {space.label!r} names model {space.model!r}, a grid of {points} "
+                                     "models; a space is one feature model (a pretrained model, or a grid of one "
+                                     "point)")
         return self
 
     def resolved(self) -> dict:
         """The study as plain data with every default filled in (what is saved beside the results)."""
         return self.model_dump(mode="json")
 
+    def located(self, err: FieldError) -> InputError:
+        """``err`` as an error of its kind that names this study's file, line and field."""
+        field = ".".join(str(part) for part in err.loc) or "(top level)"
+        if self._source is None:
+            return err.kind(f"study {self.name!r}: {field}: {err.message}")
+        source, root = self._source
+        loc = _clean_loc(err.loc, root)
+        line = _node_line(root, loc)
+        field = ".".join(str(part) for part in loc)
+        return err.kind(f"{source}:{line}: {field}: {err.message}" if line else f"{source}: {field}: {err.message}")
 
-def grid(axes: dict[str, list]) -> list[dict]:
-    """Every combination of the axes' values, in order (the last axis varies fastest); [{}] without axes."""
-    names = list(axes)
-    return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
+
+def _rebuild() -> None:
+    StudySpec.model_fields["models"].annotation = list[_models_union()]
+    StudySpec.model_fields["encoding"].annotation = list[_encoding_union()]
+    StudySpec.model_rebuild(force=True)
+
+
+FAMILIES.listeners.append(_rebuild)
+FITS.listeners.append(_rebuild)
 
 
 def _node_line(node, loc) -> int | None:
@@ -426,26 +271,33 @@ def _node_line(node, loc) -> int | None:
     return line
 
 
-_FAMILIES = ("pretrained", "videogpt", "vit")
-
-
-def _clean_loc(loc) -> list:
-    """A pydantic error location without the union tags it inserts after a list index."""
+def _clean_loc(loc, root) -> list:
+    """A pydantic error location as the file spells it: without the union tags pydantic inserts after a list
+    index, and without the index of an ``encoding`` given as one mapping rather than a list."""
+    tags = set(FAMILIES) | set(FITS)
+    single = isinstance(root, yaml.MappingNode) and any(
+        key.value == "encoding" and isinstance(value, yaml.MappingNode) for key, value in root.value)
     out = []
-    for part in loc:
-        if not (out and isinstance(out[-1], int) and part in _FAMILIES):
-            out.append(part)
+    for i, part in enumerate(loc):
+        if i and isinstance(loc[i - 1], int) and part in tags:
+            continue
+        if single and i == 1 and loc[0] == "encoding" and part == 0:
+            continue
+        out.append(part)
     return out
 
 
 def _messages(err: ValidationError, root, source: str) -> str:
     lines = []
     for item in err.errors():
-        loc = _clean_loc(item["loc"])
+        loc, msg = tuple(item["loc"]), item["msg"].removeprefix("Value error, ")
+        inner = (item.get("ctx") or {}).get("error")
+        if isinstance(inner, FieldError):
+            loc, msg = loc + inner.loc, inner.message
+        loc = _clean_loc(loc, root)
         field = ".".join(str(p) for p in loc) or "(top level)"
         where = _node_line(root, loc)
-        msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(
-            item["type"], item["msg"].removeprefix("Value error, "))
+        msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(item["type"], msg)
         lines.append(f"{source}:{where}: {field}: {msg}" if where else f"{source}: {field}: {msg}")
     return "\n".join(lines)
 
@@ -463,9 +315,11 @@ def parse_study(text: str, source: str = "<study>") -> StudySpec:
         raise StudyFileError(f"{source}: a study file must be a mapping of fields (name, datasets, models, ...), "
                              f"got {type(data).__name__}")
     try:
-        return StudySpec.model_validate(data)
+        spec = StudySpec.model_validate(data)
     except ValidationError as err:
         raise StudyFileError(f"{source} does not describe a valid study:\n{_messages(err, root, source)}") from None
+    spec._source = (source, root)
+    return spec
 
 
 def load_study(path) -> StudySpec:

@@ -8,11 +8,14 @@ Layout::
     <study>/.lock             held (flock) by the run writing the folder
     <study>/tasks/<kind>/<key>/               a finished task's files, with meta.json
     <study>/tasks/<kind>/<key>.failed.json    the traceback of its last failure
-    <study>/results.parquet, summary.parquet  every score, and the per-subject summaries
+    <study>/results.parquet, summary.parquet  every score, and the per-fit summaries (the collect task's)
+    <study>/report/                           the report (cortexscale report)
 
 A task is filled in a temporary folder beside its final place and renamed into place whole, with its
 ``meta.json`` inside, so a task folder that exists is finished: a run killed at any moment loses only the
-tasks that were running, and the next run redoes exactly those.
+tasks that were running, and the next run redoes exactly those. No other code knows these paths: stages see
+their own folder and their inputs' (:class:`~cortexscale.study.executors.Context`), everything else asks a
+:class:`StudyFolder`.
 """
 
 from __future__ import annotations
@@ -31,12 +34,23 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
-from .._io import write_atomic
+from .._io import atomic_path, write_atomic
+from ..errors import StudyFolderError
+from .schema import RESULTS_FILE, SUMMARY_FILE
 from .tasks import Task
 
-__all__ = ["StudyFolder", "StudyLockedError", "versions"]
+__all__ = ["META", "StudyFolder", "StudyLockedError", "read_meta", "versions"]
+
+META = "meta.json"
+"""The record a finished task's folder holds: its key, settings, inputs, result, seconds, warnings, host."""
+
+
+def read_meta(task_dir) -> dict:
+    """The record of the finished task whose folder is ``task_dir``."""
+    return json.loads((Path(task_dir) / META).read_text())
 
 _PACKAGES = ("cortexscale", "numpy", "scipy", "torch", "scikit-learn", "pandas", "transformers", "pydantic", "ray")
 
@@ -71,12 +85,25 @@ class StudyFolder:
         kind, key = (task.kind, task.key) if isinstance(task, Task) else (kind, task)
         return self.root / "tasks" / kind / key
 
+    def input_dirs(self, task: Task) -> dict[str, Path]:
+        """Role -> folder of each input task of ``task``."""
+        return {role: self.root / "tasks" / ref for role, ref in task.inputs.items()}
+
     def is_done(self, task: Task) -> bool:
-        return (self.task_dir(task) / "meta.json").is_file()
+        return (self.task_dir(task) / META).is_file()
 
     def meta(self, task: Task) -> dict:
         """The metadata record of a finished task."""
-        return json.loads((self.task_dir(task) / "meta.json").read_text())
+        return read_meta(self.task_dir(task))
+
+    @staticmethod
+    def write_meta(task_dir: Path, meta: dict) -> None:
+        """Write a task's record into its staging folder (renamed into place whole, so no atomic write)."""
+        (Path(task_dir) / META).write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
+
+    def finished(self, kind: str) -> list[dict]:
+        """The records of every finished task of ``kind`` in the folder (planned by this study or not)."""
+        return [json.loads(path.read_text()) for path in sorted((self.root / "tasks" / kind).glob(f"*/{META}"))]
 
     def failure_path(self, task: Task) -> Path:
         return self.task_dir(task).with_name(f"{task.key}.failed.json")
@@ -114,16 +141,64 @@ class StudyFolder:
 
     def check_owner(self, name: str) -> None:
         """A folder holding another study is refused: two studies never write one folder."""
-        path = self.root / "study.yaml"
-        if not path.is_file():
-            return
-        try:
-            other = (yaml.safe_load(path.read_text()) or {}).get("name")
-        except yaml.YAMLError:
-            other = None
+        other = (self.resolved_study() or {}).get("name")
         if other is not None and other != name:
             raise StudyLockedError(f"{self.root} holds study {other!r}, not {name!r}: two studies cannot write one "
                                    "folder; give this study its own output folder (--out)")
+
+    def resolved_study(self) -> dict | None:
+        """The resolved study the folder holds (``study.yaml``), or None."""
+        path = self.root / "study.yaml"
+        try:
+            return yaml.safe_load(path.read_text()) if path.is_file() else None
+        except yaml.YAMLError:
+            return None
+
+    def versions_text(self) -> str | None:
+        path = self.root / "versions.json"
+        return path.read_text() if path.is_file() else None
+
+    def results_path(self, summary: bool = False) -> Path:
+        return self.root / (SUMMARY_FILE if summary else RESULTS_FILE)
+
+    def read_results(self, summary: bool = False) -> pd.DataFrame:
+        """The results table (or the per-fit summary) of the folder's last finished run."""
+        path = self.results_path(summary)
+        if not path.is_file():
+            raise StudyFolderError(f"{path} does not exist: the study in {self.root} has not finished a run "
+                                   "(cortexscale status shows what is missing)")
+        return pd.read_parquet(path)
+
+    def publish(self, collect: Task) -> None:
+        """Copy the finished collect task's tables to the top of the folder, atomically."""
+        if not self.is_done(collect):
+            return
+        for name in (RESULTS_FILE, SUMMARY_FILE):
+            with atomic_path(self.root / name, suffix=".parquet") as tmp:
+                shutil.copyfile(self.task_dir(collect) / name, tmp)
+
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    def status(self) -> tuple[dict, list[dict]]:
+        """Per kind of the last run's plan, the counts of tasks done, failed and to run; and the failure records."""
+        plan_path = self.root / "plan.json"
+        if not plan_path.is_file():
+            raise StudyFolderError(f"{self.root} is not a study folder (no plan.json); run a study into it first")
+        counts: dict = {}
+        failures = []
+        for task in json.loads(plan_path.read_text()):
+            row = counts.setdefault(task["kind"], {"done": 0, "failed": 0, "todo": 0})
+            folder = self.task_dir(task["key"], task["kind"])
+            failed = folder.with_name(f"{task['key']}.failed.json")
+            if (folder / META).is_file():
+                row["done"] += 1
+            elif failed.is_file():
+                row["failed"] += 1
+                failures.append(json.loads(failed.read_text()))
+            else:
+                row["todo"] += 1
+        return counts, failures
 
     def write_header(self, resolved: dict, tasks: list[Task]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

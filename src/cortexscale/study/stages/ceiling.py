@@ -16,17 +16,23 @@ import pandas as pd
 from ...encoding import noise_ceiling
 from ...encoding.preprocessing import zscore_runs
 from ..plan import GROUP, dataset_of
+from ..protocol import CeilingSettings
 from ..tasks import stage
 
 
-def _scored(runs, evaluation: str) -> list:
-    return [r for r in runs if r.split == ("test" if evaluation == "test-runs" else "train")]
+def _scored(runs, split: str) -> list:
+    return [r for r in runs if r.split == split]
 
 
-def _stacked(data, subject: str, names: list[str], repeats: bool = False) -> np.ndarray:
-    """One subject's scored runs z-scored per run and concatenated: (n, n_targets), or (n_repeats, n, n_targets)."""
+def _stacked(data, subject: str, names: list[str], trim, repeats: bool = False) -> np.ndarray:
+    """One subject's scored runs, trimmed, z-scored per run and concatenated: (n, n_targets), or
+    (n_repeats, n, n_targets)."""
     runs = {r.name: r for r in data.runs_of(subject)}
-    parts = [runs[name].repeats() if repeats else runs[name].responses() for name in names]
+    start, end = trim
+    parts = []
+    for name in names:
+        values = runs[name].repeats() if repeats else runs[name].responses()
+        parts.append(values[..., start:values.shape[-2] - end, :])
     if repeats:
         return np.concatenate([np.stack([zscore_runs(rep) for rep in part]) for part in parts], axis=1)
     return np.concatenate([zscore_runs(part) for part in parts])
@@ -43,29 +49,30 @@ def _sharing(data, subject: str, candidates: list[str], names: list[str]) -> lis
     return out
 
 
-def ceiling_of(data, subject: str, members: list[str], all_subjects: list[str], evaluation: str) -> tuple:
+def ceiling_of(data, s: CeilingSettings) -> tuple:
     """Ceiling (n_targets,) and the method that gave it."""
-    names = [r.name for r in _scored(data.runs_of(members[0]), evaluation)]
+    names = [r.name for r in _scored(data.runs_of(s.members[0]), s.evaluation.split)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        if subject == GROUP:
-            stack = np.stack([_stacked(data, m, names) for m in members])
+        if s.subject == GROUP:
+            stack = np.stack([_stacked(data, m, names, s.trim) for m in s.members])
             return noise_ceiling(stack, method="split_half").ceiling, "split_half"
-        runs = {r.name: r for r in data.runs_of(subject)}
-        if evaluation == "test-runs" and all(runs[name].repeats() is not None for name in names):
-            return noise_ceiling(_stacked(data, subject, names, repeats=True), method="repeats").ceiling, "repeats"
-        others = _sharing(data, subject, all_subjects, names)
+        runs = {r.name: r for r in data.runs_of(s.subject)}
+        if s.evaluation.mode == "test-runs" and all(runs[name].repeats() is not None for name in names):
+            return noise_ceiling(_stacked(data, s.subject, names, s.trim, repeats=True), method="repeats").ceiling, \
+                "repeats"
+        others = _sharing(data, s.subject, s.all_subjects, names)
         if not others:
             return np.full(len(data.targets), np.nan), "none"
-        stack = np.stack([_stacked(data, s, names) for s in [subject, *others]])
+        stack = np.stack([_stacked(data, subject, names, s.trim) for subject in [s.subject, *others]])
         return noise_ceiling(stack, method="leave_one_out").ceiling[0], "leave_one_out"
 
 
-@stage("ceiling", version=1)
+@stage("ceiling", version=2)
 def ceiling(task, context) -> dict:
-    s = task.settings
-    data = dataset_of(s["dataset"])
-    values, method = ceiling_of(data, s["subject"], s["members"], s["all_subjects"], s["evaluation"])
+    s = CeilingSettings.model_validate(task.settings)
+    data = dataset_of(s.dataset)
+    values, method = ceiling_of(data, s)
     pd.DataFrame({"target": list(data.targets), "ceiling": values}).to_parquet(context.out / "ceiling.parquet",
                                                                                index=False)
     return {"method": method, "mean_ceiling": float(np.nanmean(values)) if np.isfinite(values).any() else None}

@@ -1,39 +1,40 @@
-"""The ``fit`` stage: one encoding model of one subject on one layer's features and one amount of fMRI
-training data, scored per target on held-out data.
+"""The ``fit`` stage: one encoding model of one subject on its feature spaces (one layer of one model, or
+several joined) and one amount of fMRI training data, scored per target on held-out data.
 
-Features are aligned to each run's scans; features and responses are z-scored per segment (a run, or a run's
-part inside one outer fold) and FIR delays never cross a segment. "test-runs" fits the chosen training runs
-and scores the test runs (their repeats averaged, where they have them); "folds-k" pools the predictions of
-k contiguous outer folds over the training runs, each fold's training data cut to the chosen size.
+Each space's features are aligned to each run's scans and the spaces put side by side; with a trim, the
+features are delayed over the whole run first and then the run's first and last TRs dropped, so a kept TR
+still sees the stimulus before it. Features and responses are z-scored per segment (a run, or a run's part
+inside one outer fold) and FIR delays never cross a segment. "test-runs" fits the chosen training runs and
+scores the test runs (their repeats averaged, where they have them); "folds-k" pools the predictions of k
+contiguous outer folds over the training runs, each fold's training data cut to the chosen size. The kind of
+fit (:data:`cortexscale.study.fits.FITS`) does the rest.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from ...encoding import RidgeCV, correlation_score, r2_score
+from ...encoding import correlation_score, r2_score
+from ...encoding.delays import delay_features
 from ...encoding.preprocessing import zscore_runs
 from ...features import align_to_trs
-from ...runtime import cpu_threads, resolve_device
+from .. import schema
+from ..fits import FITS, Design, FitOutput
 from ..plan import dataset_of
+from ..protocol import FitSettings
 from ..tasks import stage
 from .features import load_features
 
-__all__ = ["SMALL_FIT_WORK", "design", "fit_threads", "fold_segments", "responses"]
-
-SMALL_FIT_WORK = 3e9
-"""Below this many multiply-adds (``min(n, p)² · max(n, p) + n · p · t`` of a design of n samples, p columns
-after delays, and t targets) a CPU fit runs on one thread: thread start-up then costs more than it saves. On
-the 2-core development machine such fits ran 1.2-3x faster on one thread, and larger ones 1.2-1.5x faster on
-two."""
+__all__ = ["design", "fold_segments", "responses"]
 
 
-def design(run, features: dict, alignment: dict) -> np.ndarray:
-    """Features of the run's stimulus on its scans, (n_trs, d); ``features`` maps a stimulus to (onsets, array)."""
-    onsets, values = features[run.stimulus]
-    return align_to_trs(values, onsets - run.first_scan_time, run.tr, run.n_trs, method=alignment["method"],
-                        window=alignment["window"], cutoff_mult=alignment["cutoff_mult"])
+def design(run, features: dict, alignment) -> np.ndarray:
+    """Features of the run's stimulus on its scans, (n_trs, d); ``features`` maps a stimulus to (onsets,
+    durations, array) on the stimulus clock."""
+    onsets, durations, values = features[run.stimulus]
+    return align_to_trs(values, onsets - run.first_scan_time, run.tr, run.n_trs, method=alignment.method,
+                        window=alignment.window, cutoff_mult=alignment.cutoff_mult,
+                        durations=durations if alignment.method == "boxcar" else None)
 
 
 def responses(data, members: list[str], run_name: str, test: bool) -> np.ndarray:
@@ -45,6 +46,16 @@ def responses(data, members: list[str], run_name: str, test: bool) -> np.ndarray
         repeats = run.repeats() if test else None
         parts.append(repeats.mean(0) if repeats is not None else run.responses())
     return np.mean(parts, axis=0, dtype=np.float64)
+
+
+def _block(run, spaces: list[dict], data, s: FitSettings, delays, trim) -> tuple[np.ndarray, np.ndarray]:
+    """One run's design (n, sum of widths; delayed where ``delays`` is given) and responses, trimmed."""
+    X = np.concatenate([design(run, features, s.alignment) for features in spaces], axis=1)
+    Y = responses(data, s.members, run.name, run.split == "test")
+    if delays is not None:
+        X = delay_features(X, delays).astype(X.dtype, copy=False)
+    start, end = trim
+    return X[start:len(X) - end], Y[start:len(Y) - end]
 
 
 def _cut(blocks: list[tuple], size: int | None) -> list[tuple]:
@@ -59,34 +70,12 @@ def _cut(blocks: list[tuple], size: int | None) -> list[tuple]:
     return out
 
 
-def _stack(blocks: list[tuple], zscore: bool) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def _stack(blocks: list[tuple], zscore: bool, widths: tuple, delays) -> Design:
     lengths = [len(X) for X, _ in blocks]
     X, Y = np.concatenate([X for X, _ in blocks]), np.concatenate([Y for _, Y in blocks])
     if zscore:
         X, Y = zscore_runs(X, lengths), zscore_runs(Y, lengths)
-    return X, Y, lengths
-
-
-def _model(encoding: dict, device: str) -> RidgeCV:
-    return RidgeCV(alphas=encoding["alphas"], cv=encoding["cv"], scoring=encoding["scoring"],
-                   delays=encoding["delays"], dtype=encoding["dtype"], backend=device)
-
-
-def fit_threads(n: int, p: int, t: int, device) -> int | None:
-    """1 for a CPU fit of n samples, p design columns and t targets below ``SMALL_FIT_WORK``, else None
-    (threads left as they are)."""
-    work = min(n, p) ** 2 * max(n, p) + n * p * t
-    return 1 if resolve_device(device).type == "cpu" and work < SMALL_FIT_WORK else None
-
-
-def _fit_predict(train: list[tuple], test: list[tuple], encoding: dict, device: str):
-    X, Y, lengths = _stack(train, encoding["zscore"])
-    Xt, Yt, test_lengths = _stack(test, encoding["zscore"])
-    model = _model(encoding, device)
-    with cpu_threads(fit_threads(len(X), X.shape[1] * max(1, len(encoding["delays"])), Y.shape[1], device)):
-        model.fit(X, Y, run_lengths=lengths)
-        prediction = model.predict(Xt, run_lengths=test_lengths)
-    return model, prediction, Yt, sum(lengths)
+    return Design(X, Y, lengths, widths, delays)
 
 
 def fold_segments(lengths: list[int], folds: int) -> list[list[tuple[int, int, int]]]:
@@ -105,43 +94,72 @@ def fold_segments(lengths: list[int], folds: int) -> list[list[tuple[int, int, i
     return out
 
 
-def _by_folds(blocks: list[tuple], folds: int, size, encoding: dict, device: str):
-    """Pooled out-of-fold predictions and the targets they predict, (n, n_targets) each, and alphas per fold."""
+class _Fitter:
+    """Fits one task's kind of fit on (X, Y) blocks: designs built with the task's widths and pending delays."""
+
+    def __init__(self, kind, entry, widths: tuple, delays, device: str):
+        self.kind, self.entry, self.widths, self.delays, self.device = kind, entry, widths, delays, device
+
+    def __call__(self, train: list[tuple], test: list[tuple]) -> tuple[FitOutput, np.ndarray, int]:
+        """The fit's output, the test responses (n_test, t) and the number of training TRs."""
+        train_d = _stack(train, self.entry.zscore, self.widths, self.delays)
+        test_d = _stack(test, self.entry.zscore, self.widths, self.delays)
+        return self.kind.fit(train_d, test_d, self.entry, self.device), test_d.Y, sum(train_d.lengths)
+
+
+def _by_folds(blocks: list[tuple], folds: int, size, fitter: _Fitter) -> tuple[FitOutput, np.ndarray, int]:
+    """Pooled out-of-fold output and the targets it predicts; per-target measures averaged over folds (penalties
+    geometrically)."""
     segments = fold_segments([len(X) for X, _ in blocks], folds)
     cut = lambda parts: [(blocks[i][0][a:b], blocks[i][1][a:b]) for i, a, b in parts]  # noqa: E731
-    predictions, targets, alphas, n_train = [], [], [], []
+    outputs, targets, n_train = [], [], []
     for f, held in enumerate(segments):
         train = _cut([blk for g, parts in enumerate(segments) if g != f for blk in cut(parts)], size)
-        model, pred, Yt, n = _fit_predict(train, cut(held), encoding, device)
-        predictions.append(pred)
+        output, Yt, n = fitter(train, cut(held))
+        outputs.append(output)
         targets.append(Yt)
-        alphas.append(np.atleast_1d(model.alpha_))
         n_train.append(n)
-    return np.concatenate(predictions), np.concatenate(targets), np.exp(np.mean(np.log(alphas), axis=0)), \
-        int(np.mean(n_train))
+    return _pooled(outputs), np.concatenate(targets), int(np.mean(n_train))
 
 
-@stage("fit", version=1, accelerated=True)
+def _geometric(values: list[np.ndarray]) -> np.ndarray:
+    return np.exp(np.mean(np.log(values), axis=0))
+
+
+def _pooled(outputs: list[FitOutput]) -> FitOutput:
+    alone = None if outputs[0].alone is None else np.concatenate([o.alone for o in outputs], axis=1)
+    per_space = {measure: (_geometric if measure == "alpha" else lambda v: np.mean(v, axis=0))(
+        [o.per_space[measure] for o in outputs]) for measure in outputs[0].per_space}
+    return FitOutput(np.concatenate([o.prediction for o in outputs]), _geometric([o.alpha for o in outputs]), alone,
+                     per_space)
+
+
+@stage("fit", version=2, accelerated=True)
 def fit(task, context) -> dict:
-    s = task.settings
-    data = dataset_of(s["dataset"])
-    features = {role.split(":", 1)[1]: load_features(folder, s["layer"]) for role, folder in context.inputs.items()}
-    runs = data.runs_of(s["members"][0])
-    blocks = lambda split: [(design(r, features, s["alignment"]),  # noqa: E731
-                             responses(data, s["members"], r.name, split == "test")) for r in runs if r.split == split]
-    unit, size = s["fmri"]["unit"], s["fmri"]["size"]
-    encoding, device = s["encoding"], s["device"]
-    if s["evaluation"] == "test-runs":
+    s = FitSettings.model_validate(task.settings)
+    kind = FITS[s.encoding["method"]]
+    entry = kind.spec.model_validate(s.encoding)
+    data = dataset_of(s.dataset)
+    spaces = [{stimulus: load_features(context.inputs[role], space.layer) for stimulus, role in space.features.items()}
+              for space in s.spaces]
+    widths = tuple(int(next(iter(features.values()))[2].shape[1]) for features in spaces)
+    delays = tuple(entry.delays)
+    trimmed = tuple(entry.trim) != (0, 0)
+    runs = data.runs_of(s.members[0])
+    blocks = lambda split: [_block(r, spaces, data, s, delays if trimmed else None, entry.trim)  # noqa: E731
+                            for r in runs if r.split == split]
+    fitter = _Fitter(kind, entry, widths, None if trimmed else delays, context.device)
+    size = s.fmri.size
+    if s.evaluation.mode == "test-runs":
         train = blocks("train")
         if size != "all":
-            train = train[:size] if unit == "runs" else _cut(train, size)
-        model, prediction, Y, n_train = _fit_predict(train, blocks("test"), encoding, device)
-        alpha = np.atleast_1d(model.alpha_)
+            train = train[:size] if s.fmri.unit == "runs" else _cut(train, size)
+        output, Y, n_train = fitter(train, blocks("test"))
     else:
-        folds = int(s["evaluation"].split("-")[1])
-        prediction, Y, alpha, n_train = _by_folds(blocks("train"), folds, None if size == "all" else size, encoding,
-                                                  device)
-    r, r2 = correlation_score(Y, prediction), r2_score(Y, prediction)
-    scores = pd.DataFrame({"target": list(data.targets), "r": r, "r2": r2, "alpha": alpha})
+        output, Y, n_train = _by_folds(blocks("train"), s.evaluation.folds, None if size == "all" else size, fitter)
+    r, r2 = correlation_score(Y, output.prediction), r2_score(Y, output.prediction)
+    names = [space.name for space in s.spaces]
+    alone = None if output.alone is None else np.stack([correlation_score(Y, p) for p in output.alone])
+    scores = schema.target_frame(data.targets, r, r2, output.alpha, names, alone, output.per_space)
     scores.to_parquet(context.out / "scores.parquet", index=False)
     return {"n_train_trs": n_train, "n_test_trs": int(len(Y)), "mean_r": float(np.nanmean(r))}

@@ -1,6 +1,6 @@
 """The Alice check: a cross-validated encoding model of the Alice group-average fMRI response.
 
-Run with ``python -m cortexscale.demo`` (``make alice``; ``make demo`` runs the default study
+Run with ``python -m cortexscale.alice_check`` (``make alice``; ``make demo`` runs the default study
 instead). On the real Alice data
 (Brennan et al. 2016) it
 
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
 from ._io import atomic_path, write_atomic
+from ._warnings import recorded_warnings
 from .data.alice import AliceData, load_alice
 from .encoding.ceilings import NoiseCeiling, noise_ceiling, normalised_correlation
 from .encoding.delays import Delayer
@@ -55,7 +55,7 @@ from .encoding.metrics import correlation_score
 from .encoding.preprocessing import zscore_runs
 from .encoding.ridge import RidgeCV
 
-__all__ = ["main", "run_demo"]
+__all__ = ["main", "run_alice_check"]
 
 ALPHAS = np.logspace(1, 4, 15)
 DELAYS = (1, 2, 3, 4)
@@ -91,12 +91,9 @@ def cross_validated_r(X: np.ndarray, Y: np.ndarray, n_folds: int = N_FOLDS) -> n
 
 def _captured(func, *args, **kwargs):
     """``func(*args, **kwargs)`` and the distinct messages of the warnings it raised, with counts."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with recorded_warnings() as messages:
         result = func(*args, **kwargs)
-    messages = [str(w.message) for w in caught]
-    counts = {m: messages.count(m) for m in dict.fromkeys(messages)}
-    return result, [m if n == 1 else f"{m} (x{n})" for m, n in counts.items()]
+    return result, messages
 
 
 def score_table(rois, r: np.ndarray, ceiling: NoiseCeiling) -> pd.DataFrame:
@@ -200,11 +197,11 @@ def _report(table: pd.DataFrame, description: str, notes: list[str], seconds: fl
     return "\n".join(lines)
 
 
-def run_demo(
+def run_alice_check(
     out_dir=DEFAULT_OUT, resolution: str = "6mm", root=None, delays=DELAYS, n_folds: int = N_FOLDS,
     n_splits: int = N_SPLITS, verbose: bool = True,
 ) -> pd.DataFrame:
-    """Fit and score the demo model; write ``table.csv`` and ``report.md`` under ``out_dir``.
+    """Fit and score the Alice check's model; write ``table.csv`` and ``report.md`` under ``out_dir``.
 
     Returns
     -------
@@ -234,7 +231,7 @@ def run_demo(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cortexscale.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cortexscale.alice_check", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: reports/alice)")
     parser.add_argument("--resolution", choices=("6mm", "10mm"), default="6mm", help="ROI radius")
     parser.add_argument(
@@ -247,7 +244,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> pd.DataFrame:
     """Command-line entry point; returns the per-ROI table."""
     args = _parser().parse_args(argv)
-    return run_demo(out_dir=args.out, resolution=args.resolution, root=args.data_root, delays=args.delays)
+    return run_alice_check(out_dir=args.out, resolution=args.resolution, root=args.data_root, delays=args.delays)
 
 
 if __name__ == "__main__":

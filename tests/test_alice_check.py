@@ -2,25 +2,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cortexscale.demo import fold_lengths, main, stimulus_design
+from cortexscale.alice_check import fold_lengths, main, stimulus_design
 from cortexscale.data import ALICE_ROIS
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def check_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     table = main(["--out", str(out)])
     return table, out
 
 
-def test_table_has_one_row_per_roi(demo_run):
-    table, _ = demo_run
+def test_table_has_one_row_per_roi(check_run):
+    table, _ = check_run
     assert list(table["roi"]) == list(ALICE_ROIS)
     assert len(table) == 6
 
 
-def test_scores_are_positive_and_below_the_ceiling(demo_run):
-    table, _ = demo_run
+def test_scores_are_positive_and_below_the_ceiling(check_run):
+    table, _ = check_run
     r, ceiling = table["r"].to_numpy(), table["ceiling"].to_numpy()
     assert list(table.columns) == ["roi", "r", "reliability", "ceiling", "normalised_r"]
     assert np.isfinite(r).all() and (r > 0).all()
@@ -31,8 +31,8 @@ def test_scores_are_positive_and_below_the_ceiling(demo_run):
     assert (r < ceiling).all() and (table["normalised_r"] < 1).all()
 
 
-def test_outputs_are_written(demo_run):
-    table, out = demo_run
+def test_outputs_are_written(check_run):
+    table, out = check_run
     saved = pd.read_csv(out / "table.csv")
     assert list(saved["roi"]) == [*ALICE_ROIS, "mean"]
     np.testing.assert_allclose(saved["r"][:6], table["r"], atol=1e-6)

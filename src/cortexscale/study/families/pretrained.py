@@ -1,0 +1,140 @@
+"""The ``pretrained`` family: a language or speech model from the Hugging Face hub, a local folder, a ``.gguf``
+file or an installed package, one feature model per block of the study file."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ...data import audio_steps
+from ...errors import ModelError
+from ...runtime import resolve_precision
+from ..fields import FieldError, ModelSpec
+from .base import Expansion, Extracted, Family, FeatureModel, model_sizes, register_family
+
+__all__ = ["PretrainedSpec", "resolve_source"]
+
+
+class PretrainedSpec(ModelSpec):
+    """A pretrained feature model: a Hugging Face id, a local folder or ``.gguf`` file, or
+    ``package:<module>/<path>`` inside an installed package (a glob like ``*.gguf`` is allowed).
+
+    ``params`` (parameter count) is read from the model when not given; ``train_tokens`` (its training data,
+    when known) becomes the results' ``train_data``. ``kind``: "audio" for a speech model (the default when
+    its config is one: Whisper, HuBERT, WavLM, wav2vec 2.0), which hears a stimulus's sound; for a language
+    model "words" (default) or "segments" (timed text, mean-pooled). ``causal`` forces the language path (see
+    :func:`cortexscale.features.extract_features`).
+    """
+
+    family: Literal["pretrained"]
+    source: str
+    params: float | None = Field(default=None, gt=0)
+    train_tokens: float | None = Field(default=None, gt=0)
+    kind: Literal["words", "segments", "audio"] | None = None
+    context: tuple[int, int] = (256, 512)
+    window: tuple[int, int] = (20, 20)
+    audio_window: float = Field(default=16.1, gt=0)
+    causal: bool | None = None
+    dtype: str | None = None
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value):
+        return None if value is None else resolve_precision(value, ("fp32", "fp16", "bf16"), "dtype")
+
+
+def resolve_source(source: str) -> str:
+    """A model source with ``package:<module>/<path>`` resolved inside the installed package (one glob match)."""
+    if not source.startswith("package:"):
+        return source
+    module, _, inner = source.removeprefix("package:").partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"model source {source!r}: package {module!r} is not installed")
+    base = Path(spec.submodule_search_locations[0])
+    matches = sorted(base.glob(inner)) if inner else [base]
+    if len(matches) != 1:
+        raise ModelError(f"model source {source!r} matches {len(matches)} paths in {base}; it must match one")
+    return str(matches[0])
+
+
+def _config(spec: PretrainedSpec):
+    """The model's Hugging Face config (no weights loaded); a config that cannot be read is a FieldError."""
+    from transformers import AutoConfig
+
+    try:
+        source = Path(resolve_source(spec.source))
+    except ModelError as err:
+        raise FieldError(("source",), f"model {spec.name!r}: {err}", ModelError) from err
+    kwargs = {"gguf_file": source.name} if source.suffix == ".gguf" else {}
+    try:
+        return AutoConfig.from_pretrained(source.parent if kwargs else source, **kwargs)
+    except (OSError, ValueError) as err:
+        raise FieldError(("source",), f"model {spec.name!r}: cannot read the config of {spec.source} "
+                         f"({' '.join(str(err).split())}); a hub id needs network access, or its files in the "
+                         "Hugging Face cache", ModelError) from err
+
+
+def _layer_count(spec: PretrainedSpec, config) -> int:
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "encoder_layers", None)
+    if not layers:
+        raise FieldError(("source",), f"model {spec.name!r}: the config of {spec.source} gives no layer count "
+                         "(num_hidden_layers or encoder_layers)", ModelError)
+    return int(layers)
+
+
+def _kind(spec: PretrainedSpec, config) -> str | None:
+    """``audio`` for a speech model; a language model's kind as given (None: words for text)."""
+    from ...features import is_speech_config
+
+    speech = is_speech_config(config)
+    if speech and spec.kind not in (None, "audio"):
+        raise FieldError(("kind",), f"model {spec.name!r} is a speech model ({config.model_type}): it takes "
+                         f"kind audio, not {spec.kind}", ModelError)
+    if not speech and spec.kind == "audio":
+        raise FieldError(("kind",), f"model {spec.name!r} is not a speech model ({config.model_type}); kind "
+                         "audio needs Whisper, HuBERT, WavLM, wav2vec 2.0 or another speech encoder", ModelError)
+    return "audio" if speech else spec.kind
+
+
+def expand(spec: PretrainedSpec, study) -> Expansion:
+    config = _config(spec)
+    settings = spec.model_dump(mode="json", exclude={"name", "layers", "family"})
+    settings["kind"] = _kind(spec, config)
+    model = FeatureModel("pretrained", spec.name, {"model": spec.name, "family": "pretrained"}, settings, {},
+                         _layer_count(spec, config), spec.layers)
+    return Expansion([], [model])
+
+
+def kind_for(model: FeatureModel, stimulus) -> str | None:
+    """audio for a speech model on a stimulus with sound; words (or segments) for a language model on text."""
+    kind = model.settings["kind"]
+    if kind == "audio":
+        return "audio" if stimulus.modality == "audio" or stimulus.audio is not None else None
+    return (kind or "words") if stimulus.modality == "text" else None
+
+
+def features(settings: dict, stimulus, layers: list[int], kind: str, context) -> Extracted:
+    from ...features import extract_features, load_audio_model, load_language_model
+    source = resolve_source(settings["source"])
+    if kind == "audio":
+        model = load_audio_model(source, device=context.device, dtype=settings["dtype"])
+        events = audio_steps(stimulus.sound_events(), stride=0.1)
+    else:
+        model = load_language_model(source, causal=settings["causal"], device=context.device, dtype=settings["dtype"])
+        events = stimulus.events
+    feats = extract_features(model, events, layers, kind=kind, context=tuple(settings["context"]),
+                             window=tuple(settings["window"]), audio_window=settings["audio_window"],
+                             device=context.device, progress=False)
+    sizes = model_sizes(model.model)
+    if settings["params"]:
+        sizes["params"] = float(settings["params"])
+    if settings["train_tokens"]:
+        sizes["train_data"] = float(settings["train_tokens"])
+    return Extracted(feats, events, sizes)
+
+
+FAMILY = register_family(Family("pretrained", PretrainedSpec, expand, kind_for, features))

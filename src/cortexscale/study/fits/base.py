@@ -1,0 +1,236 @@
+"""What a kind of fit is to a study, the settings every kind shares, and the registry of kinds.
+
+A kind of fit (ridge, banded ridge, stacked regression) owns its entry of the study file's ``encoding`` (a
+subclass of :class:`EncodingSpec` whose ``method`` is a ``Literal`` of its name, with its own settings block),
+and its fit: from a training and a test :class:`Design` to the test predictions and what it learnt per target
+(:class:`FitOutput`). The fit stage prepares the designs (alignment, trims, z-scores, outer folds) and scores
+the predictions the same way for every kind. Adding a kind is one module that builds a :class:`FitKind` and
+passes it to :func:`register_fit`; a study naming a method that is not registered is refused when it is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from ...encoding import Bootstrap, RidgeCV
+from ...encoding.banded import delayed_band_columns
+from ...encoding.delays import delay_features
+from ...runtime import cpu_threads, resolve_device, resolve_precision
+from ..fields import NAME, Registry, Spec
+
+__all__ = ["FITS", "SMALL_FIT_WORK", "BootstrapSpec", "Design", "EncodingSpec", "FitKind", "FitOutput", "SpaceSpec",
+           "fit_threads", "register_fit", "ridge_model"]
+
+SMALL_FIT_WORK = 3e9
+"""Below this many multiply-adds (``min(n, p)² · max(n, p) + n · p · t`` of a design of n samples, p columns
+after delays, and t targets) a CPU fit runs on one thread: thread start-up then costs more than it saves. On
+the 2-core development machine such fits ran 1.2-3x faster on one thread, and larger ones 1.2-1.5x faster on
+two."""
+
+
+class SpaceSpec(Spec):
+    """One feature space of a joint fit: one layer of one of the study's models. ``name`` (default the model's
+    name) labels its columns in the results (``weight[<name>]``, ...)."""
+
+    model: str = Field(pattern=NAME)
+    layer: int
+    name: str | None = Field(default=None, pattern=NAME)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model
+
+
+class BootstrapSpec(Spec):
+    """The Huth lab's chunked bootstrap (:class:`cortexscale.encoding.Bootstrap`): ``n_boots`` splits, each
+    holding out ``test_fraction`` of the training TRs in random chunks of ``chunk_len`` consecutive TRs."""
+
+    n_boots: int = Field(default=15, ge=1)
+    chunk_len: int = Field(default=20, ge=1)
+    test_fraction: float = Field(default=0.25, gt=0, lt=1)
+    seed: int = 0
+
+    def splitter(self) -> Bootstrap:
+        return Bootstrap(self.n_boots, self.chunk_len, self.test_fraction, random_state=self.seed)
+
+
+class BootstrapCV(Spec):
+    bootstrap: BootstrapSpec = BootstrapSpec()
+
+
+CV = Annotated[int, Field(ge=2)] | Literal["runs"] | BootstrapCV
+"""How alphas are chosen: an int (contiguous folds), "runs" (leave one run out) or ``{bootstrap: {...}}``."""
+
+
+def cv_splitter(cv):
+    """What :class:`~cortexscale.encoding.RidgeCV` takes for a study file's ``cv``."""
+    return cv.bootstrap.splitter() if isinstance(cv, BootstrapCV) else cv
+
+
+class EncodingSpec(Spec):
+    """One entry of a study file's ``encoding``: a kind of fit (``method``) and how it is scored.
+
+    ``name`` (default the method) labels the entry's fits in the results' ``encoding`` column. ``spaces``:
+    without it, every layer of every model is fitted alone (one feature space); with it, one fit per subject
+    and fMRI size joins the listed spaces. ``alphas``: a list, or ``{logspace: [start, stop, num]}`` (default
+    ``logspace(1, 4, 15)``). ``cv``: inner splits choosing alpha: an int (contiguous folds), "runs", or
+    ``{bootstrap: {n_boots, chunk_len, test_fraction}}``. ``evaluation``: "test-runs" scores on the dataset's
+    test runs; ``{folds: k}`` pools the predictions of k contiguous outer folds of each subject's training
+    runs; "auto" takes test runs where the dataset has them, else 5 folds. ``trim: [start, end]`` drops that
+    many TRs at the start and end of every run, after its features are delayed (the Huth lab drops 10 and 5).
+    """
+
+    method: str = "ridge"
+    name: str | None = Field(default=None, pattern=NAME)
+    spaces: list[SpaceSpec] | None = Field(default=None, min_length=1)
+    delays: list[int] = [1, 2, 3, 4]
+    alphas: list[Annotated[float, Field(gt=0)]] | dict[Literal["logspace"], tuple[float, float, int]] = {
+        "logspace": (1.0, 4.0, 15)}
+    cv: CV = 5
+    scoring: Literal["correlation", "r2", "neg_mse"] = "correlation"
+    dtype: str = "fp32"
+    zscore: bool = True
+    evaluation: Literal["auto", "test-runs"] | dict[Literal["folds"], Annotated[int, Field(ge=2)]] = "auto"
+    trim: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = (0, 0)
+
+    min_spaces: ClassVar[int] = 1
+    """Fewest feature spaces the method takes (a kind that joins spaces sets 2)."""
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value):
+        return resolve_precision(value, ("fp32", "fp64"), "dtype")
+
+    @field_validator("delays")
+    @classmethod
+    def _delays(cls, delays):
+        if not delays or len(set(delays)) != len(delays):
+            raise ValueError(f"delays must be distinct integers, got {delays}")
+        return delays
+
+    @model_validator(mode="after")
+    def _enough_spaces(self):
+        given = len(self.spaces or ())
+        if given < self.min_spaces and not (self.spaces is None and self.min_spaces == 1):
+            raise ValueError(f"method {self.method} joins feature spaces: give spaces, at least {self.min_spaces} "
+                             f"({given} given), each {{model: <name>, layer: <index>}}")
+        names = [space.label for space in self.spaces or ()]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"spaces {twice} appear more than once: give each space its own name")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.method
+
+    def alpha_grid(self) -> list[float]:
+        if isinstance(self.alphas, dict):
+            start, stop, num = self.alphas["logspace"]
+            return np.logspace(start, stop, int(num)).tolist()
+        return list(self.alphas)
+
+    def fit_settings(self) -> dict:
+        """What changes a fit's result, as JSON (the name, which only labels it, and the spaces and evaluation,
+        which the planner resolves, are left out); alphas as the list they resolve to."""
+        return {**self.model_dump(mode="json", exclude={"name", "spaces", "evaluation"}), "alphas": self.alpha_grid()}
+
+
+@dataclass(frozen=True)
+class Design:
+    """One side (training or test) of a fit.
+
+    ``X`` (n, p): the feature spaces side by side, each ``widths[k]`` columns wide before delays; ``Y``
+    (n, t); ``lengths``: its segments (runs, or runs' parts within an outer fold), which delays never cross;
+    ``delays``: the FIR delays still to apply (the estimator applies them), or None when ``X`` holds them
+    already, delay-major (column ``d · sum(widths) + j`` is column j at the d-th delay).
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    lengths: list[int]
+    widths: tuple[int, ...]
+    delays: tuple[int, ...] | None
+
+    def columns(self, k: int) -> np.ndarray:
+        """Columns of ``X`` that hold space ``k`` (every delay of it)."""
+        if self.delays is None:
+            return delayed_band_columns(list(self.widths), self.X.shape[1] // sum(self.widths))[k]
+        start = sum(self.widths[:k])
+        return np.arange(start, start + self.widths[k])
+
+    def space(self, k: int) -> "Design":
+        """The design of space ``k`` alone."""
+        return Design(self.X[:, self.columns(k)], self.Y, self.lengths, (self.widths[k],), self.delays)
+
+    def delayed(self) -> "Design":
+        """The same design with its delays applied (within segments), for estimators that take none."""
+        if self.delays is None:
+            return self
+        X = delay_features(self.X, self.delays, run_lengths=self.lengths)
+        return Design(X.astype(self.X.dtype, copy=False), self.Y, self.lengths, self.widths, None)
+
+
+@dataclass(frozen=True)
+class FitOutput:
+    """What a fit gives back: test ``prediction`` (n_test, t); ``alpha`` (t,) the chosen penalty (NaN where
+    the kind has none); for a joint fit, ``alone`` (k, n_test, t), each space's prediction fitted alone, and
+    ``per_space`` {"alpha" or "weight": (k, t)}, each space's penalty and weight (band ratio or stacking
+    weight)."""
+
+    prediction: np.ndarray
+    alpha: np.ndarray
+    alone: np.ndarray | None = None
+    per_space: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FitKind:
+    """A kind of fit (see the module docstring): ``fit(train, test, entry, device) -> FitOutput`` with
+    ``entry`` its validated :attr:`spec`."""
+
+    name: str
+    spec: type[EncodingSpec]
+    fit: Callable[[Design, Design, EncodingSpec, str], FitOutput]
+
+
+FITS = Registry("kind of fit", "method")
+"""Kinds of fit by name, as an encoding entry's ``method`` names them."""
+
+
+def register_fit(kind: FitKind) -> FitKind:
+    """Add ``kind`` to :data:`FITS` (a study file's encoding may then name it); returns it."""
+    return FITS.add(kind.name, kind, kind.spec)
+
+
+def fit_threads(n: int, p: int, t: int, device) -> int | None:
+    """1 for a CPU fit of n samples, p design columns and t targets below ``SMALL_FIT_WORK``, else None
+    (threads left as they are)."""
+    work = min(n, p) ** 2 * max(n, p) + n * p * t
+    return 1 if resolve_device(device).type == "cpu" and work < SMALL_FIT_WORK else None
+
+
+def ridge_model(entry: EncodingSpec, delays, device, **options) -> RidgeCV:
+    """The :class:`~cortexscale.encoding.RidgeCV` of an encoding entry (``delays``: a design's pending ones)."""
+    return RidgeCV(alphas=entry.alpha_grid(), cv=cv_splitter(entry.cv), scoring=entry.scoring,
+                   delays=None if delays is None else list(delays), dtype=entry.dtype, backend=device, **options)
+
+
+def fit_ridge(train: Design, test: Design, entry: EncodingSpec, device, **options) -> tuple[RidgeCV, np.ndarray]:
+    """A ridge fit of the whole design and its test prediction (n_test, t)."""
+    model = ridge_model(entry, train.delays, device, **options)
+    n_delays = len(train.delays) if train.delays is not None else 1
+    with cpu_threads(fit_threads(len(train.X), train.X.shape[1] * n_delays, train.Y.shape[1], device)):
+        model.fit(train.X, train.Y, run_lengths=train.lengths)
+        prediction = model.predict(test.X, run_lengths=test.lengths)
+    return model, prediction
+
+
+def alone(train: Design, test: Design, entry: EncodingSpec, device) -> np.ndarray:
+    """Each space's test prediction from a ridge fit of that space alone, (k, n_test, t)."""
+    return np.stack([fit_ridge(train.space(k), test.space(k), entry, device)[1] for k in range(len(train.widths))])
