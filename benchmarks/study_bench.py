@@ -18,7 +18,6 @@ Ray than in one process, so the ratio grows with the study: ``--subjects`` sets 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _results import write_results  # noqa: E402
 from study_fixtures import toy_study, write_tiny_lm  # noqa: E402
 
-from cortexscale.study import load_study, plan_study, run_study  # noqa: E402
+from cortexscale.study import StudyFolder, load_study, plan_study, run_study  # noqa: E402
 
 
 def wide_study(root: Path, n_models: int, sizes: list) -> Path:
@@ -62,7 +61,7 @@ def timed_run(study: Path, out: Path, *options: str) -> dict:
     before = time.time()
     seconds = cli_seconds(study, out, *options)
     after = time.time()
-    metas = [json.loads(path.read_text()) for path in out.glob("tasks/*/*/meta.json")]
+    metas = StudyFolder(out).finished()
     per_stage: dict = {}
     for meta in metas:
         per_stage[meta["kind"]] = per_stage.get(meta["kind"], 0.0) + meta["seconds"]

@@ -30,16 +30,24 @@ def _hrf_rate(events: pd.DataFrame, n_trs: int) -> np.ndarray:
     return np.convolve(counts, kernel)[:n_trs]
 
 
+def _segments(rng: np.random.Generator, n: int, n_trs: int) -> pd.DataFrame:
+    """``n`` timed text segments (captions) of 2-5 words lasting 1-3 s each."""
+    onsets = np.sort(rng.uniform(1.0, TR * n_trs - 6.0, n))
+    values = [" ".join(rng.choice(WORDS, rng.integers(2, 6))) for _ in range(n)]
+    return pd.DataFrame({"onset": onsets, "duration": rng.uniform(1.0, 3.0, n), "value": values})
+
+
 def write_toy_dataset(folder: Path, seed: int = 0, n_trs: int = N_TRS, targets: int = N_TARGETS,
-                      words: int = 90, subjects: int = 3) -> Path:
+                      words: int = 90, subjects: int = 3, segments: bool = False) -> Path:
     """``subjects`` subjects (s1, s2, ...) x (story1, story2 train; story3 test with 3 repeats) of ``n_trs`` TRs
-    and ``targets`` targets, ``words`` words per story; returns the sidecar path."""
+    and ``targets`` targets, ``words`` words per story (or, with ``segments``, a quarter as many timed
+    multi-word segments); returns the sidecar path."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     weights = rng.uniform(0.5, 1.5, targets)
     stimuli, runs = [], []
     for story in ("story1", "story2", "story3"):
-        events = _story(rng, words, n_trs)
+        events = _segments(rng, words // 4, n_trs) if segments else _story(rng, words, n_trs)
         events.to_csv(folder / f"{story}.tsv", sep="\t", index=False)
         stimuli.append({"id": story, "modality": "text", "events": f"{story}.tsv"})
         signal = np.outer(_hrf_rate(events, n_trs), weights)
@@ -173,15 +181,16 @@ def _per_tr(values_per_second: np.ndarray, n_trs: int) -> np.ndarray:
 
 
 def write_huth_stories(root: Path, train=("story1", "story2", "story3", "story4"), test="story5",
-                       subjects=("S01", "S02"), n_trs: int = 100, per_kind: int = 4, repeats: int = 3,
-                       noise: float = 1.0, responses=None, seed: int = 0) -> dict:
+                       subjects=("S01", "S02"), noise_subjects=(), n_trs: int = 100, per_kind: int = 4,
+                       repeats: int = 3, noise: float = 1.0, seed: int = 0) -> dict:
     """Huth-format stories (``preprocessed_data/<subject>/<story>.hf5``, ``TextGrids/<story>.TextGrid`` and the
     sound, ``stimuli/<story>.wav``) of ``n_trs`` TRs each, the test story heard ``repeats`` times.
 
     The sound alternates low and high tones, and the words come at a drifting rate, independent of the tones.
     ``per_kind`` targets follow the high tone's share of each TR (``auditory``), as many the words per TR
-    (``language``), as many both (``mixed``), each HRF-convolved, plus noise; ``responses="noise"`` makes every
-    target pure noise instead. Returns the settings of the huth loader and the targets of each kind.
+    (``language``), as many both (``mixed``), each HRF-convolved, plus noise of SD ``noise``. The responses of
+    ``noise_subjects`` are pure noise, independent of every stimulus. Returns the settings of the huth loader
+    and the targets of each kind.
     """
     import h5py
 
@@ -201,13 +210,14 @@ def write_huth_stories(root: Path, train=("story1", "story2", "story3", "story4"
         drive = np.stack([_per_tr(high, n_trs), _per_tr(counts.astype(float), n_trs)])
         drive = (drive - drive.mean(1, keepdims=True)) / drive.std(1, keepdims=True)
         signal = drive.T @ mix
-        for subject in subjects:
+        for subject in (*subjects, *noise_subjects):
             shape = (repeats, *signal.shape) if story == test else signal.shape
-            values = rng.standard_normal(shape) * noise + (0.0 if responses == "noise" else signal)
+            values = rng.standard_normal(shape) * noise + (0.0 if subject in noise_subjects else signal)
             folder = root / "preprocessed_data" / subject
             folder.mkdir(parents=True, exist_ok=True)
             with h5py.File(folder / f"{story}.hf5", "w") as handle:
                 handle["data"] = values.astype(np.float32)
-    settings = {"root": str(root), "subjects": list(subjects), "train_stories": list(train), "test_stories": [test],
+    settings = {"root": str(root), "subjects": [*subjects, *noise_subjects], "train_stories": list(train),
+                "test_stories": [test],
                 "audio": "stimuli", "target_names": [name for kind in kinds for name in names[kind]]}
     return {"settings": settings, "rois": names}

@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -103,6 +104,13 @@ def test_an_unreadable_model_is_bad_input_and_a_bug_is_one_line_with_exit_4(tmp_
     assert result.output == "error: KeyError: 'missing' (unexpected; --debug shows the traceback)\n"
     debug = runner.invoke(app, ["--debug", "run", str(path)])
     assert debug.exit_code == EXIT_UNEXPECTED and "Traceback" in debug.output and "in broken" in debug.output
+
+    def numpy_error(*args, **kwargs):   # a ValueError of the code, not of the user's input
+        return np.ones(3) @ np.ones(4)
+
+    monkeypatch.setattr(cortexscale.study, "run_study", numpy_error)
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == EXIT_UNEXPECTED and result.output.startswith("error: ValueError: matmul")
 
 
 def test_python_dash_m_runs_the_same_command():

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -185,3 +184,53 @@ def test_the_collected_summary_is_summarise_of_the_results_with_rois(study_file,
     pd.testing.assert_frame_equal(collected, expected)
     first = results[results["target"].isin(["t0", "t1"])].groupby(label_columns, sort=False, dropna=False)["r"].mean()
     np.testing.assert_allclose(collected["roi_front_r"], first.to_numpy())
+
+
+def test_moving_a_finished_study_to_another_device_reruns_nothing(study_file, tmp_path):
+    """The device is where tasks run, not what they compute: no task's key holds it."""
+    on_cpu, anywhere = changed(study_file, device="cpu"), changed(study_file, device="auto")
+    assert [t.key for t in plan_study(on_cpu).tasks] == [t.key for t in plan_study(anywhere).tasks]
+    first = run_study(on_cpu, out=tmp_path / "study", progress=False)
+    assert first.summary.ok and len(first.summary.ran) == 28
+    moved = run_study(anywhere, out=tmp_path / "study", progress=False)
+    assert moved.summary.ran == [] and moved.line().endswith(f"all 28 tasks are done; nothing to run ({tmp_path / 'study'})")
+    assert all("device" not in json.dumps(t.settings) for t in plan_study(anywhere).tasks)
+
+
+@pytest.mark.parametrize("method", ["lanczos", "sum", "mean", "boxcar"])
+def test_every_alignment_method_runs_on_timed_segments(tmp_path, method):
+    """Captions-like segments (2-5 words, 1-3 s each) through `cortexscale run`; boxcar weighs each segment by
+    the part of its duration inside a TR, which needs the durations the features stage keeps."""
+    from typer.testing import CliRunner
+
+    from cortexscale.cli import app
+    from cortexscale.data import generic_dataset
+    from cortexscale.features import align_to_trs
+    from cortexscale.study import StudyFolder
+    from cortexscale.study.spec import AlignmentSpec
+    from cortexscale.study.stages.features import load_features
+    from cortexscale.study.stages.fit import design
+    from study_fixtures import write_tiny_lm, write_toy_dataset
+
+    sidecar, lm = write_toy_dataset(tmp_path / "data", segments=True), write_tiny_lm(tmp_path / "lm", 1)
+    study = {"name": f"captions-{method}", "datasets": [{"name": "toy", "loader": "generic",
+                                                          "settings": {"path": str(sidecar)}}],
+             "models": [{"family": "pretrained", "name": "lm", "source": str(lm), "kind": "segments", "layers": [1]}],
+             "alignment": {"method": method}, "encoding": {"delays": [1, 2], "alphas": [1.0, 10.0, 100.0], "cv": 2}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 0 and "failed 0" in result.output, result.output
+    table = read_results(tmp_path / "out")
+    assert len(table) == 3 * 5 and np.isfinite(table["r"]).all()
+    features = next(t for t in plan_study(load_study(path)).of_kind("features") if t.label.endswith("story1"))
+    onsets, durations, values = load_features(StudyFolder(tmp_path / "out").task_dir(features), 1)
+    data = generic_dataset(sidecar)
+    np.testing.assert_allclose(durations, data.stimuli["story1"].events["duration"])
+    run = data.runs_of("s1")[0]
+    aligned = design(run, {"story1": (onsets, durations, values)}, AlignmentSpec(method=method))
+    expected = align_to_trs(values, onsets - run.first_scan_time, run.tr, run.n_trs, method=method, durations=durations)
+    np.testing.assert_allclose(aligned, expected)
+    if method == "boxcar":
+        instant = align_to_trs(values, onsets, run.tr, run.n_trs, method=method, durations=0.0)
+        assert not np.allclose(aligned, instant)

@@ -55,6 +55,12 @@ def test_a_good_study_resolves_every_default():
      r"<study>:6: models.1: axes.frames \[3697\] exceed the 3696 frames left to train on \(video.frames=4096 in "
      r"clips of 16, after the held-out clips\); raise video.frames or lower axes.frames"),
     (GOOD + "    tokenizer: {frames: 5000}\n", r"models.1: tokenizer.frames=5000 exceeds video.frames=4096"),
+    (GOOD.replace("hidden: [16, 32]", "hidden: [6, 16]"),   # 4 heads by default: refused before any training
+     r"<study>:6: models.1: grid point hidden=6 frames=512 precision=fp32: hidden=6 is not divisible by heads=4"),
+    (GOOD + "    tokenizer: {config: {frames: 6}}\n",
+     r"<study>:6: models.1: tokenizer.config: frames=6 is not divisible by temporal_downsample=4"),
+    (VIT + "    axes: {variant: [S/16, X/16]}\n", r"models.0: grid point variant=X/16: unknown ViT variant 'X/16'"),
+    (VIT + "    train: {steps: 10, epochs: 2}\n", r"models.0: its config: exactly one of steps, epochs, flops must be set"),
     (VIT + "    axes: {images: [100, 4033]}\n", r"models.0: axes.images \[4033\] exceed the 4032 frames left"),
     (VIT + "    upstream_images: 4033\n    axes: {transfer: [scratch, finetune]}\n",
      r"models.0: upstream_images \[4033\] exceed the 4032 frames left"),
@@ -123,9 +129,10 @@ def test_every_sweep_plans_on_its_family(name):
 
 
 def test_resources_are_checked_and_do_not_change_task_keys():
-    spec = parse_study(GOOD + "resources:\n  train: {gpus: 1, cpus: 4, memory_gb: 16}\n  fit: {gpus: 0.25}\n")
+    both = GOOD.replace("datasets:\n", "datasets:\n  - {name: sim, loader: simulated}\n")   # video for the GPTs
+    spec = parse_study(both + "resources:\n  train: {gpus: 1, cpus: 4, memory_gb: 16}\n  fit: {gpus: 0.25}\n")
     assert spec.resources["train"].memory_gb == 16 and spec.resources["fit"].cpus is None
-    assert [t.key for t in plan_study(spec).tasks] == [t.key for t in plan_study(parse_study(GOOD)).tasks]
+    assert [t.key for t in plan_study(spec).tasks] == [t.key for t in plan_study(parse_study(both)).tasks]
     with pytest.raises(StudyFileError, match=r"<study>:\d+: resources: .*unknown stage\(s\) \['trian'\]"):
         parse_study(GOOD + "resources:\n  trian: {gpus: 1}\n")
     with pytest.raises(StudyFileError, match=r"resources.train.gpus: Input should be greater than or equal to 0"):

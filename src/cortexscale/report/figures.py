@@ -267,7 +267,9 @@ def space_gains(table: pd.DataFrame):
     ax.set_xticks(x + width * len(spaces) / 2, labels, fontsize=7)
     ax.set_ylabel("mean r over targets")
     ax.axhline(0, color="k", lw=0.6)
-    _legend(ax)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.15 * (high - low))
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -287,5 +289,5 @@ def space_weights(table: pd.DataFrame, measure: str = "weight"):
     ax.set_yticks(y, [f"{row.encoding}: {row.region}" for row in table.itertuples()], fontsize=7)
     ax.set_xlim(0, 1)
     ax.set_xlabel("mean weight of each space (stacking weight, or banded ridge's band ratio)")
-    _legend(ax)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

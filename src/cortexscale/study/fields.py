@@ -69,6 +69,14 @@ class Registry(dict):
         if spec.model_fields[self.tag].annotation != Literal[name]:
             raise ValueError(f"{self.what} {name!r}: its spec's `{self.tag}` field must be Literal[{name!r}]")
         self[name] = plugin
+        self._changed()
+        return plugin
+
+    def remove(self, name: str) -> None:
+        """Take the plugin ``name`` out again (a study file may no longer name it)."""
+        del self[name]
+        self._changed()
+
+    def _changed(self) -> None:
         for listener in self.listeners:
             listener()
-        return plugin

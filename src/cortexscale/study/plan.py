@@ -142,6 +142,7 @@ class _Planner:
         for d, spec in enumerate(self.study.datasets):
             for subject in _subjects(spec, datasets[spec.name], ("datasets", d)):
                 self._subject_fits(spec, datasets[spec.name], subject, layers)
+        self._check_every_model_is_fitted()
         ceilings = list(self.ceilings.values())
         features = list(self._features.values())
         tasks = self.tasks + [t for stimuli in features for t in stimuli.values()] + ceilings
@@ -186,6 +187,15 @@ class _Planner:
 
     def _position(self, name: str) -> int:
         return next(p for p, (_, model) in enumerate(self.models) if model.name == name)
+
+    def _check_every_model_is_fitted(self) -> None:
+        fitted = {position for *_, spaces in self.fits for _, position, _, _ in spaces}
+        for position, (i, model) in enumerate(self.models):
+            if position not in fitted:
+                datasets = ", ".join(repr(d.name) for d in self.study.datasets)
+                kind = f" of kind {model.settings['kind']}" if model.settings.get("kind") else ""
+                raise FieldError(("models", i), f"model {model.name!r} (a {model.family} model{kind}) takes no "
+                                 f"stimulus of dataset(s) {datasets}, so no fit would use it")
 
     # ------------------------------------------------------------------ features
     def _features_of(self, position: int, spec: DatasetSpec, data: Dataset, layers: list[int]) -> dict[str, Task]:

@@ -118,7 +118,10 @@ def label_frame(labels: list[dict]) -> pd.DataFrame:
     floats). ``fmri_size`` is text ("all" or a count); ``layer`` is a nullable integer where a joint fit has
     none."""
     rows = [pd.DataFrame({name: [value] for name, value in fit.items()}) for fit in labels]
-    table = pd.concat(rows, ignore_index=True)
+    names = list(dict.fromkeys(name for fit in labels for name in fit))
+    head = [c for c in LABEL_COLUMNS[:-1] if c in names]
+    tail = [c for c in ("n_train_trs", *MODEL_COLUMNS) if c in names]
+    table = pd.concat(rows, ignore_index=True)[head + [c for c in names if c not in head + tail] + tail]
     table["fmri_size"] = table["fmri_size"].astype(str)
     if "layer" in table and table["layer"].isna().any():  # joint fits have no one layer
         table["layer"] = table["layer"].astype("Int64")

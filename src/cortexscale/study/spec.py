@@ -271,34 +271,77 @@ def _node_line(node, loc) -> int | None:
     return line
 
 
+def _child(node, part):
+    """The YAML node under ``node`` at ``part`` (a mapping key or a sequence index), or None."""
+    if isinstance(node, yaml.MappingNode):
+        return next((value for key, value in node.value if key.value == str(part)), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return node.value[part]
+    return None
+
+
 def _clean_loc(loc, root) -> list:
-    """A pydantic error location as the file spells it: without the union tags pydantic inserts after a list
-    index, and without the index of an ``encoding`` given as one mapping rather than a list."""
-    tags = set(FAMILIES) | set(FITS)
-    single = isinstance(root, yaml.MappingNode) and any(
-        key.value == "encoding" and isinstance(value, yaml.MappingNode) for key, value in root.value)
-    out = []
+    """A planner's error location as the file spells it: without the index of an ``encoding`` given as one
+    mapping rather than a list."""
+    single = isinstance(_child(root, "encoding"), yaml.MappingNode)
+    return [part for i, part in enumerate(loc) if not (single and i == 1 and loc[0] == "encoding" and part == 0)]
+
+
+def _spelled(loc, root, keep_last: bool) -> tuple[list, int | None]:
+    """A pydantic error location as the file spells it, and where the last part pydantic added was dropped.
+
+    What pydantic adds to a location are the tags of union members: a family or method name after a list index
+    (``models.1.videogpt``), or a type (``cv.constrained-int``, ``cv.BootstrapCV``); the parts kept are those
+    the YAML holds (and, with ``keep_last``, a missing field's name)."""
+    plugins = set(FAMILIES) | set(FITS)
+    out, node, dropped = [], root, None
     for i, part in enumerate(loc):
-        if i and isinstance(loc[i - 1], int) and part in tags:
-            continue
-        if single and i == 1 and loc[0] == "encoding" and part == 0:
+        child = _child(node, part)
+        tag = (i and isinstance(loc[i - 1], int) and part in plugins) or child is None
+        if tag and not (keep_last and i == len(loc) - 1):
+            dropped = len(out)
             continue
         out.append(part)
+        node = child
+    return out, dropped
+
+
+def _union_siblings(errors: list[dict]) -> list[dict]:
+    """Errors of the members of one union, made one: the member the value went into (its error lies deeper),
+    or else every member's message on one line."""
+    groups: dict = {}
+    for error in errors:
+        key = None if error["dropped"] is None else (tuple(error["loc"][:error["dropped"]]), error["dropped"])
+        groups.setdefault(key, []).append(error)
+    out = []
+    for key, members in groups.items():
+        if key is None or len(members) == 1:
+            out += members
+            continue
+        deeper = [e for e in members if len(e["loc"]) > key[1]]
+        if deeper:
+            out += deeper
+        else:
+            out.append({**members[0], "msg": ", or ".join(dict.fromkeys(e["msg"] for e in members))})
     return out
 
 
 def _messages(err: ValidationError, root, source: str) -> str:
-    lines = []
+    errors = []
     for item in err.errors():
         loc, msg = tuple(item["loc"]), item["msg"].removeprefix("Value error, ")
         inner = (item.get("ctx") or {}).get("error")
+        spelled, dropped = _spelled(loc, root, keep_last=item["type"] == "missing")
         if isinstance(inner, FieldError):
-            loc, msg = loc + inner.loc, inner.message
-        loc = _clean_loc(loc, root)
+            spelled, msg = spelled + list(inner.loc), inner.message
+        msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(item["type"], msg)
+        errors.append({"loc": spelled, "dropped": dropped, "msg": msg})
+    lines = []
+    for error in _union_siblings(errors):
+        loc = _clean_loc(error["loc"], root)
         field = ".".join(str(p) for p in loc) or "(top level)"
         where = _node_line(root, loc)
-        msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(item["type"], msg)
-        lines.append(f"{source}:{where}: {field}: {msg}" if where else f"{source}: {field}: {msg}")
+        lines.append(f"{source}:{where}: {field}: {error['msg']}" if where else f"{source}: {field}: {error['msg']}")
     return "\n".join(lines)
 
 

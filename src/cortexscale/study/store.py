@@ -101,9 +101,11 @@ class StudyFolder:
         """Write a task's record into its staging folder (renamed into place whole, so no atomic write)."""
         (Path(task_dir) / META).write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
 
-    def finished(self, kind: str) -> list[dict]:
-        """The records of every finished task of ``kind`` in the folder (planned by this study or not)."""
-        return [json.loads(path.read_text()) for path in sorted((self.root / "tasks" / kind).glob(f"*/{META}"))]
+    def finished(self, kind: str | None = None) -> list[dict]:
+        """The records of every finished task of ``kind`` (of every kind for None) in the folder, planned by the
+        last run or not."""
+        pattern = f"{kind or '*'}/*/{META}"
+        return [json.loads(path.read_text()) for path in sorted((self.root / "tasks").glob(pattern))]
 
     def failure_path(self, task: Task) -> Path:
         return self.task_dir(task).with_name(f"{task.key}.failed.json")

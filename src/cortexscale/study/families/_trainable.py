@@ -113,6 +113,7 @@ class TrainableSpec(ModelSpec):
 
     @model_validator(mode="after")
     def _every_point_builds(self):
+        self.shared_configs()
         for point in grid(self.axes):
             try:
                 self.configs(point)
@@ -120,6 +121,9 @@ class TrainableSpec(ModelSpec):
                 where = f"grid point {axes_label(point)}" if point else "its config"
                 raise ValueError(f"{where}: {err}") from None
         return self
+
+    def shared_configs(self) -> None:
+        """Build what every grid point shares (a tokenizer's config), raising what its constructor raises."""
 
     def configs(self, point: dict) -> tuple:
         """The model and training configs of one grid point (raises what their constructors raise)."""

@@ -71,6 +71,9 @@ class VideoGPTSpec(TrainableSpec):
         except (ValueError, TypeError) as err:
             raise ValueError(f"tokenizer.config: {err}") from None
 
+    def shared_configs(self) -> None:
+        self.tokenizer_config()
+
     def configs(self, point: dict) -> tuple:
         from ...models import VideoGPTConfig
 

@@ -21,7 +21,7 @@ from ...encoding import Bootstrap, RidgeCV
 from ...encoding.banded import delayed_band_columns
 from ...encoding.delays import delay_features
 from ...runtime import cpu_threads, resolve_device, resolve_precision
-from ..fields import NAME, Registry, Spec
+from ..fields import NAME, FieldError, Registry, Spec
 
 __all__ = ["FITS", "SMALL_FIT_WORK", "BootstrapSpec", "Design", "EncodingSpec", "FitKind", "FitOutput", "SpaceSpec",
            "fit_threads", "register_fit", "ridge_model"]
@@ -117,12 +117,12 @@ class EncodingSpec(Spec):
     def _enough_spaces(self):
         given = len(self.spaces or ())
         if given < self.min_spaces and not (self.spaces is None and self.min_spaces == 1):
-            raise ValueError(f"method {self.method} joins feature spaces: give spaces, at least {self.min_spaces} "
-                             f"({given} given), each {{model: <name>, layer: <index>}}")
+            raise FieldError(("spaces",), f"method {self.method} joins feature spaces: give spaces, at least "
+                             f"{self.min_spaces} ({given} given), each {{model: <name>, layer: <index>}}")
         names = [space.label for space in self.spaces or ()]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ValueError(f"spaces {twice} appear more than once: give each space its own name")
+            raise FieldError(("spaces",), f"spaces {twice} appear more than once: give each space its own name")
         return self
 
     @property
@@ -136,9 +136,9 @@ class EncodingSpec(Spec):
         return list(self.alphas)
 
     def fit_settings(self) -> dict:
-        """What changes a fit's result, as JSON (the name, which only labels it, and the spaces and evaluation,
-        which the planner resolves, are left out); alphas as the list they resolve to."""
-        return {**self.model_dump(mode="json", exclude={"name", "spaces", "evaluation"}), "alphas": self.alpha_grid()}
+        """What changes a fit's result, as JSON (the name, which only labels it, and the evaluation, which the
+        planner resolves per subject, are left out); alphas as the list they resolve to."""
+        return {**self.model_dump(mode="json", exclude={"name", "evaluation"}), "alphas": self.alpha_grid()}
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import warnings
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ...encoding import noise_ceiling
 from ...encoding.preprocessing import zscore_runs
 from ..plan import GROUP, dataset_of
 from ..protocol import CeilingSettings
 from ..tasks import stage
+
+CEILING = "ceiling.parquet"
+"""A ceiling task's table of each target's ceiling, in its folder."""
+
+
+def read_ceiling(folder) -> np.ndarray:
+    """Each target's ceiling (n_targets,) from a ceiling task's ``folder``."""
+    return pq.read_table(Path(folder) / CEILING, columns=["ceiling"]).column("ceiling").to_numpy()
 
 
 def _scored(runs, split: str) -> list:
@@ -73,6 +84,5 @@ def ceiling(task, context) -> dict:
     s = CeilingSettings.model_validate(task.settings)
     data = dataset_of(s.dataset)
     values, method = ceiling_of(data, s)
-    pd.DataFrame({"target": list(data.targets), "ceiling": values}).to_parquet(context.out / "ceiling.parquet",
-                                                                               index=False)
+    pd.DataFrame({"target": list(data.targets), "ceiling": values}).to_parquet(context.out / CEILING, index=False)
     return {"method": method, "mean_ceiling": float(np.nanmean(values)) if np.isfinite(values).any() else None}

@@ -13,12 +13,12 @@ import functools
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
-
 from ...encoding import normalised_correlation
 from .. import schema
 from ..protocol import CollectRow, CollectSettings
 from ..tasks import stage
+from .ceiling import read_ceiling
+from .fit import read_scores
 
 __all__ = ["collect"]
 
@@ -40,7 +40,7 @@ def _model_columns(row: CollectRow, meta) -> dict:
 
 def _fit(context, row: CollectRow, meta, ceilings) -> tuple[pd.DataFrame, dict]:
     """One fit's per-target columns and its one-row labels."""
-    scores = pq.read_table(context.inputs[row.fit] / "scores.parquet").to_pandas()
+    scores = read_scores(context.inputs[row.fit])
     ceiling = ceilings(row.ceiling)
     fit = meta(row.fit)["result"]
     labels = {**row.labels, "n_train_trs": fit["n_train_trs"], **_model_columns(row, meta)}
@@ -54,9 +54,7 @@ def _fit(context, row: CollectRow, meta, ceilings) -> tuple[pd.DataFrame, dict]:
 def collect(task, context) -> dict:
     s = CollectSettings.model_validate(task.settings)
     meta = functools.lru_cache(maxsize=None)(context.input_meta)  # a model's records serve many fits
-    ceilings = functools.lru_cache(maxsize=None)(
-        lambda role: pq.read_table(context.inputs[role] / "ceiling.parquet", columns=["ceiling"])
-        .column("ceiling").to_numpy())  # and a subject's ceilings too
+    ceilings = functools.lru_cache(maxsize=None)(lambda role: read_ceiling(context.inputs[role]))  # and ceilings
     parts = [_fit(context, row, meta, ceilings) for row in s.rows]
     labels = schema.label_frame([fit_labels for _, fit_labels in parts])
     scores = pd.concat([fit_scores for fit_scores, _ in parts], ignore_index=True)

@@ -12,7 +12,10 @@ fit (:data:`cortexscale.study.fits.FITS`) does the rest.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 
 from ...encoding import correlation_score, r2_score
 from ...encoding.delays import delay_features
@@ -25,7 +28,15 @@ from ..protocol import FitSettings
 from ..tasks import stage
 from .features import load_features
 
-__all__ = ["design", "fold_segments", "responses"]
+__all__ = ["design", "fold_segments", "read_scores", "responses"]
+
+SCORES = "scores.parquet"
+"""A fit task's per-target table (:func:`cortexscale.study.schema.target_frame`), in its folder."""
+
+
+def read_scores(folder) -> pd.DataFrame:
+    """The per-target scores a fit task wrote in ``folder``."""
+    return pd.read_parquet(Path(folder) / SCORES)
 
 
 def design(run, features: dict, alignment) -> np.ndarray:
@@ -161,5 +172,5 @@ def fit(task, context) -> dict:
     names = [space.name for space in s.spaces]
     alone = None if output.alone is None else np.stack([correlation_score(Y, p) for p in output.alone])
     scores = schema.target_frame(data.targets, r, r2, output.alpha, names, alone, output.per_space)
-    scores.to_parquet(context.out / "scores.parquet", index=False)
+    scores.to_parquet(context.out / SCORES, index=False)
     return {"n_train_trs": n_train, "n_test_trs": int(len(Y)), "mean_r": float(np.nanmean(r))}
