@@ -38,27 +38,30 @@ def _segments(rng: np.random.Generator, n: int, n_trs: int) -> pd.DataFrame:
 
 
 def write_toy_dataset(folder: Path, seed: int = 0, n_trs: int = N_TRS, targets: int = N_TARGETS,
-                      words: int = 90, subjects: int = 3, segments: bool = False) -> Path:
+                      words: int = 90, subjects: int = 3, segments: bool = False, train_stories: int = 2,
+                      dtype=np.float64) -> Path:
     """``subjects`` subjects (s1, s2, ...) x (story1, story2 train; story3 test with 3 repeats) of ``n_trs`` TRs
     and ``targets`` targets, ``words`` words per story (or, with ``segments``, a quarter as many timed
-    multi-word segments); returns the sidecar path."""
+    multi-word segments); ``train_stories`` training stories before the test story, responses saved as
+    ``dtype``; returns the sidecar path."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     weights = rng.uniform(0.5, 1.5, targets)
     stimuli, runs = [], []
-    for story in ("story1", "story2", "story3"):
+    stories = [f"story{i + 1}" for i in range(train_stories + 1)]
+    for story in stories:
         events = _segments(rng, words // 4, n_trs) if segments else _story(rng, words, n_trs)
         events.to_csv(folder / f"{story}.tsv", sep="\t", index=False)
         stimuli.append({"id": story, "modality": "text", "events": f"{story}.tsv"})
         signal = np.outer(_hrf_rate(events, n_trs), weights)
         for subject in (f"s{i + 1}" for i in range(subjects)):
-            test = story == "story3"
+            test = story == stories[-1]
             shape = (3, n_trs, targets) if test else (n_trs, targets)
             data = signal + rng.standard_normal(shape) * 0.8
-            np.save(folder / f"{subject}_{story}.npy", data.mean(0) if test else data)
+            np.save(folder / f"{subject}_{story}.npy", (data.mean(0) if test else data).astype(dtype))
             run = {"subject": subject, "stimulus": story, "responses": f"{subject}_{story}.npy"}
             if test:
-                np.save(folder / f"{subject}_{story}_repeats.npy", data)
+                np.save(folder / f"{subject}_{story}_repeats.npy", data.astype(dtype))
                 run.update(split="test", repeats=f"{subject}_{story}_repeats.npy")
             runs.append(run)
     sidecar = {"name": "toy", "tr": TR, "targets": [f"t{i}" for i in range(targets)], "stimuli": stimuli,

@@ -1,17 +1,20 @@
 """The shipped study files: every example and the default study parse and plan, the default study is the
 video-GPT example under the name ``demo``, and the Alice example runs on the real data."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
 
 from cortexscale.study import load_study, parse_study, plan_study
+from cortexscale.study.protocol import CollectSettings
 from cortexscale.study_files import DEFAULT_STUDY
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
@@ -100,3 +103,32 @@ def test_the_alice_example_runs_on_the_real_data_and_reruns_in_one_line(tmp_path
     assert r.loc[("smollm2-135m", 30), "all"] == best["smollm2-135m"]  # the last layer, on 6 subjects' mean
     for model, layer in r["all"].groupby(level="model").idxmax():
         assert r.loc[(model, layer), "all"] - r.loc[(model, layer), "120"] > 0.1   # more fMRI data, better fits
+    pd.testing.assert_frame_equal(results, table_in_one_piece(tmp_path))
+
+
+def table_in_one_piece(root: Path) -> pd.DataFrame:
+    """The results table as collect built it before it streamed (every fit's rows in memory, then one write):
+    each fit's labels beside its scores, ceilings and normalised r, in the collect task's order."""
+    from cortexscale.encoding import normalised_correlation
+    from cortexscale.study import StudyFolder
+    from cortexscale.study.schema import label_frame
+    from cortexscale.study.stages.ceiling import read_ceiling
+    from cortexscale.study.stages.collect import _labels
+    from cortexscale.study.stages.fit import read_scores
+
+    folder = StudyFolder(root)
+    collect = folder.finished("collect")[-1]
+    dirs = {role: root / "tasks" / ref for role, ref in collect["inputs"].items()}
+    meta = lambda role: json.loads((dirs[role] / "meta.json").read_text())  # noqa: E731
+    parts = []
+    for row in CollectSettings.model_validate(collect["settings"]).rows:
+        scores = read_scores(dirs[row.fit])
+        ceiling = read_ceiling(dirs[row.ceiling])
+        at = scores.columns.get_loc("alpha") + 1
+        scores.insert(at, "ceiling", ceiling)
+        scores.insert(at + 1, "normalised_r", normalised_correlation(scores["r"].to_numpy(), ceiling))
+        parts.append((scores, _labels(row, meta)))
+    labels = label_frame([fit for _, fit in parts])
+    fits = np.repeat(np.arange(len(parts)), [len(scores) for scores, _ in parts])
+    return pd.concat([labels.iloc[fits].reset_index(drop=True), pd.concat([p for p, _ in parts], ignore_index=True)],
+                     axis=1)

@@ -151,6 +151,7 @@ def test_small_cpu_fits_run_on_one_thread_and_the_threads_come_back(study_file, 
     import torch
     from threadpoolctl import threadpool_info
 
+    from cortexscale.encoding import RidgeCV
     from cortexscale.runtime import cpu_threads
     from cortexscale.study.fits import base as fit_base
 
@@ -164,8 +165,8 @@ def test_small_cpu_fits_run_on_one_thread_and_the_threads_come_back(study_file, 
             assert all(pool["num_threads"] == 1 for pool in threadpool_info())
         assert torch.get_num_threads() == 2
         seen = []
-        real = fit_base.RidgeCV.fit
-        monkeypatch.setattr(fit_base.RidgeCV, "fit", lambda self, *a, **k: seen.append(torch.get_num_threads())
+        real = RidgeCV.fit
+        monkeypatch.setattr(RidgeCV, "fit", lambda self, *a, **k: seen.append(torch.get_num_threads())
                             or real(self, *a, **k))
         run_study(study_file, out=tmp_path / "study", progress=False)
         assert seen and set(seen) == {1} and torch.get_num_threads() == 2

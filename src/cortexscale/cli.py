@@ -57,15 +57,24 @@ def run(study: Path = typer.Argument(..., help="The study file (YAML)."),
         jobs: int = typer.Option(1, "--jobs", "-j", help="Local processes running tasks at once."),
         address: str = typer.Option(None, "--address", help="Ray cluster to join (default: start a local one)."),
         max_retries: int = typer.Option(2, "--max-retries", help="Ray: retries of a task whose worker died."),
-        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")):
-    """Run a study, reusing every task already done.
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        memory_gb: float = typer.Option(None, "--memory-gb", help="Memory one task may use (default: the "
+                                        "available memory shared by --jobs)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Plan and check only: print each stage's tasks, "
+                                     "what is done, time class and peak memory, and run nothing.")):
+    """Run a study, reusing every task already done; a study whose fits cannot fit the memory they have is
+    refused before anything runs.
 
     Example: cortexscale run examples/alice_lm_scaling.yaml --jobs 2
     """
     from .study import run_study
 
     result = _guarded(run_study, study, out=out, executor=executor, jobs=jobs, address=address,
-                      max_retries=max_retries, progress=progress)
+                      max_retries=max_retries, progress=progress, memory_gb=memory_gb, dry_run=dry_run)
+    if dry_run:
+        typer.echo(f"study {result.spec.name} ({result.folder.root}), dry run: nothing runs")
+        typer.echo("\n".join(result.described))
+        return
     typer.echo(result.line())
     if not result.summary.ok:
         typer.echo(f"see `cortexscale status {result.folder.root}` for the tracebacks", err=True)
@@ -97,27 +106,52 @@ def status(study_dir: Path = typer.Argument(..., help="A study folder."),
 def results(study_dir: Path = typer.Argument(..., help="A study folder."),
             targets: bool = typer.Option(False, "--targets", help="One row per target instead of per fit."),
             output: Path = typer.Option(None, "--output", "-o", help="Write CSV or Parquet (by suffix)."),
-            columns: str = typer.Option(None, "--columns", help="Comma-separated columns to show.")):
-    """Print a study's results (per fit summaries by default) or write them to a file.
+            columns: str = typer.Option(None, "--columns", help="Comma-separated columns to show."),
+            where: list[str] = typer.Option(None, "--where", help="Keep rows whose column has this value, "
+                                            "COLUMN=VALUE (repeatable); read from the file, not after it.")):
+    """Print a study's results (per fit summaries by default) or write them to a file. Columns and --where are
+    pushed down to the Parquet file, so a whole-brain table is never read whole for a query.
 
     Example: cortexscale results outputs/alice-lm-scaling --columns model,layer,fmri_size,mean_r
     """
-    from .errors import InputError
-    from .study import read_results
+    from .study import StudyFolder
 
-    table = _guarded(read_results, study_dir, summary=not targets)
-    if columns:
-        wanted = [c.strip() for c in columns.split(",")]
-        missing = [c for c in wanted if c not in table.columns]
-        if missing:
-            _fail(InputError(f"no column(s) {missing}; columns are {list(table.columns)}"), EXIT_BAD_INPUT)
-        table = table[wanted]
+    folder = StudyFolder(study_dir)
+    wanted = [c.strip() for c in columns.split(",")] if columns else None
+    filters = _guarded(_filters, folder.results_path(summary=not targets), where or [])
+    table = _guarded(folder.read_results, summary=not targets, columns=wanted, filters=filters or None)
     if output is None:
         typer.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     elif output.suffix == ".parquet":
         table.to_parquet(output, index=False)
     else:
         table.to_csv(output, index=False)
+
+
+def _filters(path: Path, where: list[str]) -> list[tuple]:
+    """pyarrow filters from COLUMN=VALUE pairs, each value read as its column's type."""
+    import pyarrow.parquet as pq
+
+    from .errors import InputError, StudyFolderError
+
+    if not where:
+        return []
+    if not path.is_file():
+        raise StudyFolderError(f"{path} does not exist: run the study first")
+    fields = {f.name: f.type for f in pq.read_schema(path)}
+    out = []
+    for pair in where:
+        column, sep, value = pair.partition("=")
+        if not sep or column not in fields:
+            raise InputError(f"--where {pair!r}: give COLUMN=VALUE with a column of {path.name}: {list(fields)}")
+        kind = str(fields[column])
+        try:
+            typed = int(value) if kind.startswith(("int", "uint")) else float(value) if kind.startswith(
+                ("float", "double")) else value
+        except ValueError:
+            raise InputError(f"--where {pair!r}: column {column} holds {kind}, not {value!r}") from None
+        out.append((column, "==", typed))
+    return out
 
 
 @app.command()

@@ -6,7 +6,7 @@ these is a ``ValueError``, so code that caught ValueError before still catches t
 
 from __future__ import annotations
 
-__all__ = ["DatasetError", "InputError", "ModelError", "StudyFileError", "StudyFolderError"]
+__all__ = ["DatasetError", "InputError", "MemoryBudgetError", "ModelError", "StudyFileError", "StudyFolderError"]
 
 
 class InputError(ValueError):
@@ -27,3 +27,7 @@ class ModelError(InputError):
 
 class StudyFolderError(InputError, FileNotFoundError):
     """A folder that is not a study folder, or holds no results yet."""
+
+
+class MemoryBudgetError(InputError):
+    """A study whose tasks cannot fit the memory they are given, refused before any of them runs."""

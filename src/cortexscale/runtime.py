@@ -11,9 +11,10 @@ when present, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.de
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
-__all__ = ["PRECISIONS", "cpu_threads", "resolve_device", "resolve_precision", "torch_dtype"]
+__all__ = ["PRECISIONS", "cpu_threads", "device_name", "resolve_device", "resolve_precision", "torch_dtype"]
 
 PRECISIONS = ("fp32", "fp16", "bf16", "fp64")
 """Canonical precision names: float32, float16, bfloat16, float64."""
@@ -62,6 +63,17 @@ def torch_dtype(value):
 
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
             "fp64": torch.float64}[resolve_precision(value)]
+
+
+def device_name(device, what: str = "device") -> str:
+    """The spelling of ``device`` ("auto" for None; "cpu", "cuda", "cuda:N", "mps" or a ``torch.device``'s),
+    checked without importing torch or asking the machine; ``what`` names the argument in the error."""
+    if device is None:
+        return "auto"
+    text = device.strip().lower() if isinstance(device, str) else str(device)
+    if text != "auto" and not re.fullmatch(r"(cpu|cuda|mps)(:\d+)?", text):
+        raise ValueError(f"{what} must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}")
+    return text
 
 
 def resolve_device(device="auto"):

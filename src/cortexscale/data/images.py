@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolder"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-class ImageFolder(Dataset):
+class ImageFolder:
     """Images under ``root/<class>/``, classes sorted by name; item i is {"image": (3, size, size), "label": ()}.
+
+    A map-style dataset, as ``torch.utils.data.DataLoader`` takes it.
 
     Images are decoded with Pillow, converted to RGB, resized (antialiased, aspect ratio not kept) and
     scaled to [-1, 1].
@@ -40,6 +43,8 @@ class ImageFolder(Dataset):
 
     def load(self, path: Path) -> torch.Tensor:
         """Image file -> (3, size, size) float in [-1, 1]."""
+        import torch
+        import torch.nn.functional as F
         from PIL import Image, UnidentifiedImageError
 
         try:
@@ -52,5 +57,7 @@ class ImageFolder(Dataset):
         return x[0].clamp_(-1.0, 1.0)
 
     def __getitem__(self, index: int) -> dict:
+        import torch
+
         path, label = self.samples[index]
         return {"image": self.load(path), "label": torch.tensor(label)}

@@ -68,7 +68,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._io import atomic_path
 from .datasets import Dataset, Run, Stimulus, register_dataset
@@ -309,6 +308,8 @@ def hrf(dt: float, peak: float = 6.0, length: float = 32.0) -> np.ndarray:
     peaking at ``peak`` s minus a sixth of one peaking 10 s later (SPM's canonical shape at ``peak`` 5)."""
     if not (dt > 0 and peak > 0 and length > peak):
         raise ValueError(f"hrf needs dt > 0, peak > 0 and length > peak, got dt={dt}, peak={peak}, length={length}")
+    from scipy import stats
+
     t = np.arange(0.0, length, dt)
     shape = stats.gamma.pdf(t, peak + 1.0) - stats.gamma.pdf(t, peak + 11.0) / 6.0
     return shape / shape.sum()

@@ -13,9 +13,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .._io import atomic_path, write_atomic
@@ -28,6 +25,9 @@ _FORMAT_VERSION = 1
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(n, h, w, 3) uint8 -> (n, H, W, 3) uint8, antialiased bilinear (torch ``F.interpolate``)."""
+    import torch
+    import torch.nn.functional as F
+
     if frames.shape[1:3] == tuple(size):
         return frames
     x = torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(0, 3, 1, 2).float()
@@ -235,8 +235,10 @@ class FrameStore:
         return ClipDataset(self, length, stride, starts)
 
 
-class ClipDataset(Dataset):
-    """Item i: {"video": (3, length, H, W) float32 in [-1, 1]}, frames ``starts[i] .. starts[i] + length - 1``."""
+class ClipDataset:
+    """Item i: {"video": (3, length, H, W) float32 in [-1, 1]}, frames ``starts[i] .. starts[i] + length - 1``.
+
+    A map-style dataset, as ``torch.utils.data.DataLoader`` takes it."""
 
     def __init__(self, store: FrameStore, length: int = 16, stride: int = 16, starts=None):
         if int(length) != length or length < 1 or int(stride) != stride or stride < 1:
@@ -256,6 +258,8 @@ class ClipDataset(Dataset):
         return len(self.starts)
 
     def __getitem__(self, index: int) -> dict:
+        import torch
+
         s = int(self.starts[index])
         x = torch.from_numpy(np.array(self.store.frames[s : s + self.length]))
         return {"video": x.permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0)}

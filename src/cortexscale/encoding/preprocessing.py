@@ -21,8 +21,10 @@ TRIM_END = 5
 
 
 def _as_samples(X, name: str = "X") -> np.ndarray:
-    """``X`` as a float array (n_samples, ...) with at least one sample."""
-    X = np.asarray(X, dtype=float)
+    """``X`` as a float array (n_samples, ...) with at least one sample: float32 stays float32, anything else
+    becomes float64."""
+    X = np.asarray(X)
+    X = X.astype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64, copy=False)
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(f"{name} must have at least one sample along axis 0, got shape {X.shape}")
     check_finite(X, name)
@@ -34,7 +36,7 @@ def _bounds(lengths: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def zscore_runs(X, run_lengths=None) -> np.ndarray:
+def zscore_runs(X, run_lengths=None, copy: bool = True) -> np.ndarray:
     """Z-score every column within every run.
 
     Parameters
@@ -42,22 +44,26 @@ def zscore_runs(X, run_lengths=None) -> np.ndarray:
     X : array (n_samples,) or (n_samples, n_columns)
     run_lengths : sequence of int (n_runs,), optional
         Lengths of consecutive runs that tile ``n_samples``; ``None`` means one run.
+    copy : bool
+        False z-scores a float ``X`` in place (no copy of it is made; temporaries stay one run's size).
 
     Returns
     -------
-    array, same shape as ``X``
+    array, same shape as ``X``, float32 for float32 input, else float64
         Zero mean and unit (population, ``ddof=0``) standard deviation per run
-        and column. A column that is constant within a run becomes 0 there.
+        and column (the statistics taken in float64). A column that is constant
+        within a run becomes 0 there.
     """
     X = _as_samples(X)
     lengths = check_run_lengths(run_lengths, X.shape[0])
-    out = np.zeros_like(X)
+    out = X.copy() if copy or not X.flags.writeable else X
     for start, stop in _bounds(lengths):
-        run = X[start:stop]
-        varies = np.ptp(run, axis=0) > 0
-        centred = run - run.mean(axis=0)
-        std = np.where(varies, centred.std(axis=0), 1.0)
-        out[start:stop] = np.where(varies, centred / std, 0.0)
+        run = out[start:stop]
+        mean, std = run.mean(axis=0, dtype=np.float64), run.std(axis=0, dtype=np.float64)
+        varies = (np.ptp(run, axis=0) > 0) & (std > 0)
+        run -= mean.astype(run.dtype)
+        run /= np.where(varies, std, 1.0).astype(run.dtype)
+        run[..., ~varies] = 0.0
     return out
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .._io import atomic_path, write_atomic
 
-__all__ = ["CACHE_ENV_VAR", "FeatureCache", "default_cache_dir", "file_identity", "stimulus_hash"]
+__all__ = ["CACHE_ENV_VAR", "FeatureCache", "cached_facts", "default_cache_dir", "file_identity", "stimulus_hash"]
 
 CACHE_ENV_VAR = "CORTEXSCALE_CACHE"
 
@@ -30,6 +30,36 @@ def default_cache_dir() -> Path:
     """``$CORTEXSCALE_CACHE``, else ``~/.cache/cortexscale/features``."""
     env = os.environ.get(CACHE_ENV_VAR)
     return Path(env) if env else Path.home() / ".cache" / "cortexscale" / "features"
+
+
+def _stat_identity(path: Path) -> dict:
+    """What changes when a local model changes without reading it: path, size and modification time of the
+    file (a folder: of its config.json)."""
+    path = path.resolve()
+    stat = (path / "config.json" if path.is_dir() else path).stat()
+    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def cached_facts(path, read: Callable[[], dict], root=None) -> dict:
+    """``read()`` (a JSON-able dict of what a model's config says: layer count, width, kind) for the local model
+    file or folder ``path``, kept in ``<cache>/models/`` under the file's identity (path, size, mtime), so a
+    study that plans again (a rerun) does not parse a large model file again. A changed file reads afresh."""
+    identity = _stat_identity(Path(path))
+    key = _sha256_bytes(json.dumps(identity, sort_keys=True).encode())[:32]
+    file = Path(root if root is not None else default_cache_dir()) / "models" / f"{key}.json"
+    try:
+        record = json.loads(file.read_text())
+        if record.get("identity") == identity:
+            return record["facts"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    facts = read()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(file, json.dumps({"identity": identity, "facts": facts}))
+    except OSError:  # a read-only cache only costs the next plan its reading
+        pass
+    return facts
 
 
 def _sha256_bytes(data: bytes) -> str:

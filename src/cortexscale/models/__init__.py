@@ -1,56 +1,18 @@
 """Trainable feature models: ViT, VQ-VAE video tokenizer and video GPT, with a name registry.
 
-Saving and loading go through :mod:`cortexscale.models.checkpoint`, which documents the folder format.
+Saving and loading go through :mod:`cortexscale.models.checkpoint`, which documents the folder format. The
+configurations (:mod:`cortexscale.models.configs`) import no torch; the models are imported on first use.
 """
 
-from __future__ import annotations
+from .._lazy import lazy_exports
 
-from .checkpoint import (
-    CheckpointMismatchError,
-    list_checkpoints,
-    load_pretrained,
-    load_weights,
-    model_name,
-    resolve_checkpoint,
-    save_pretrained,
-)
-from .counting import count_parameters, transformer_train_flops
-from .videogpt import VideoGPT, VideoGPTConfig
-from .vit import ViT, ViTConfig, parse_variant
-from .vqvae import VQVAE, VQVAEConfig
-
-MODELS = {"vit": ViT, "vqvae": VQVAE, "videogpt": VideoGPT}
-
-
-def build_model(name: str, config=None):
-    """Build a registered model from its config object or a dict of config fields (defaults if None)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}: registered models are {sorted(MODELS)}")
-    cls = MODELS[name]
-    if config is None:
-        config = cls.config_class()
-    elif isinstance(config, dict):
-        config = cls.config_class.from_dict(config)
-    return cls(config)
-
-
-__all__ = [
-    "MODELS",
-    "CheckpointMismatchError",
-    "VQVAE",
-    "VQVAEConfig",
-    "ViT",
-    "ViTConfig",
-    "VideoGPT",
-    "VideoGPTConfig",
-    "build_model",
-    "count_parameters",
-    "list_checkpoints",
-    "load_pretrained",
-    "load_weights",
-    "model_name",
-    "parse_variant",
-    "resolve_checkpoint",
-    "save_pretrained",
-    "transformer_train_flops",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "checkpoint": ["CheckpointMismatchError", "list_checkpoints", "load_pretrained", "load_weights", "model_name",
+                   "resolve_checkpoint", "save_pretrained"],
+    "configs": ["VQVAEConfig", "ViTConfig", "VideoGPTConfig", "parse_variant"],
+    "counting": ["count_parameters", "transformer_train_flops"],
+    "registry": ["MODELS", "build_model"],
+    "videogpt": ["VideoGPT"],
+    "vit": ["ViT"],
+    "vqvae": ["VQVAE"],
+})

@@ -71,7 +71,7 @@ class CheckpointMismatchError(ValueError):
 def model_name(model: nn.Module) -> str:
     """Registry name of ``model`` in ``cortexscale.models.MODELS``, else its ``model_name`` attribute, else its
     lower-cased class name (models outside the registry load with ``builder=``)."""
-    from . import MODELS
+    from .registry import MODELS
 
     for name, cls in MODELS.items():
         if type(model) is cls:
@@ -257,7 +257,7 @@ def load_pretrained(path, *, device="auto", which: str = "auto", builder=None) -
     ``builder(name, config_dict) -> nn.Module`` rebuilds it from config.json (default
     ``cortexscale.models.build_model``, registered models only). The model is returned on ``device``.
     """
-    from . import MODELS, build_model
+    from .registry import MODELS, build_model
 
     folder = resolve_checkpoint(path, which)
     meta = read_config(folder)

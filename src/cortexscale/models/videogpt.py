@@ -3,66 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._config import ConfigMixin
 from ._layers import Block, Dropout, init_weights, intermediate_layers, uninitialised
+from .configs import VideoGPTConfig, split_axes
 from .counting import attention_train_flops, linear_weights
 
 __all__ = ["VideoGPT", "VideoGPTConfig", "split_axes"]
-
-
-def split_axes(hidden: int) -> tuple[int, int, int]:
-    """Widths of the t, h and w position embeddings; they sum to ``hidden`` (64 -> (22, 21, 21))."""
-    base, extra = divmod(hidden, 3)
-    return tuple(base + (1 if i < extra else 0) for i in range(3))
-
-
-def _valid_sizes_message(hidden: int, heads: int) -> str:
-    below = (hidden // heads) * heads
-    above = below + heads
-    sizes = [s for s in (below, above) if s > 0]
-    divisors = [h for h in range(1, min(hidden, 64) + 1) if hidden % h == 0]
-    return (f"hidden={hidden} is not divisible by heads={heads}; nearest valid hidden sizes for "
-            f"{heads} heads: {sizes}; head counts that divide {hidden}: {divisors}")
-
-
-@dataclass(frozen=True)
-class VideoGPTConfig(ConfigMixin):
-    """Configuration of :class:`VideoGPT` (defaults: Ahmadi et al. 2024)."""
-
-    vocab_size: int = 2048
-    grid: tuple[int, int, int] = (4, 8, 8)
-    hidden: int = 576
-    layers: int = 8
-    heads: int = 4
-    dropout: float = 0.2
-    attn_dropout: float = 0.3
-    mlp_ratio: float = 4.0
-    cond: bool = False
-
-    def __post_init__(self):
-        object.__setattr__(self, "grid", tuple(int(g) for g in self.grid))
-        if len(self.grid) != 3 or min(self.grid) < 1:
-            raise ValueError(f"grid must be three positive sizes (t, h, w), got {self.grid}")
-        for name in ("vocab_size", "hidden", "layers", "heads"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("dropout", "attn_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.mlp_ratio <= 0:
-            raise ValueError(f"mlp_ratio must be positive, got {self.mlp_ratio}")
-        if self.hidden % self.heads:
-            raise ValueError(_valid_sizes_message(self.hidden, self.heads))
-
-    @property
-    def n_tokens(self) -> int:
-        return self.grid[0] * self.grid[1] * self.grid[2]
 
 
 class VideoGPT(nn.Module):

@@ -2,78 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._config import ConfigMixin
 from ._layers import Block, Dropout, init_weights, intermediate_layers, uninitialised
+from .configs import VIT_SIZES, ViTConfig, parse_variant
 from .counting import attention_train_flops, linear_weights
 
 __all__ = ["VIT_SIZES", "ViT", "ViTConfig", "parse_variant"]
-
-VIT_SIZES = {"Ti": (192, 12, 3), "S": (384, 12, 6), "B": (768, 12, 12), "L": (1024, 24, 16)}
-VIT_PATCHES = (8, 16, 32)
-_NAMED = re.compile(r"^(Ti|S|B|L)/(\d+)$")
-_EXPLICIT = re.compile(r"^w(\d+)-d(\d+)-h(\d+)/p(\d+)$")
-
-
-def parse_variant(variant: str) -> dict:
-    """Decode "S/16" or "w192-d12-h3/p16" into width, depth, heads and patch."""
-    m = _NAMED.match(variant)
-    if m and int(m.group(2)) in VIT_PATCHES:
-        width, depth, heads = VIT_SIZES[m.group(1)]
-        return {"width": width, "depth": depth, "heads": heads, "patch": int(m.group(2))}
-    m = _EXPLICIT.match(variant)
-    if m:
-        width, depth, heads, patch = map(int, m.groups())
-        return {"width": width, "depth": depth, "heads": heads, "patch": patch}
-    valid = [f"{s}/{p}" for s in VIT_SIZES for p in VIT_PATCHES]
-    raise ValueError(f"unknown ViT variant {variant!r}: use one of {valid} or 'w<width>-d<depth>-h<heads>/p<patch>'")
-
-
-@dataclass(frozen=True)
-class ViTConfig(ConfigMixin):
-    """Configuration of :class:`ViT`; ``ViTConfig.from_variant("B/16", n_classes=10)`` for the standard sizes."""
-
-    width: int = 384
-    depth: int = 12
-    heads: int = 6
-    patch: int = 16
-    image_size: int = 224
-    in_chans: int = 3
-    n_classes: int = 1000
-    mlp_ratio: float = 4.0
-    dropout: float = 0.0
-    attn_dropout: float = 0.0
-    drop_path: float = 0.0
-    pool: str = "cls"
-
-    def __post_init__(self):
-        for name in ("width", "depth", "heads", "patch", "image_size", "in_chans", "n_classes"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("dropout", "attn_dropout", "drop_path"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.width % self.heads:
-            raise ValueError(f"width={self.width} is not divisible by heads={self.heads}")
-        if self.image_size % self.patch:
-            raise ValueError(f"image_size={self.image_size} is not divisible by patch={self.patch}")
-        if self.pool not in ("cls", "gap"):
-            raise ValueError(f"pool must be 'cls' or 'gap', got {self.pool!r}")
-
-    @classmethod
-    def from_variant(cls, variant: str, **overrides) -> "ViTConfig":
-        return cls(**{**parse_variant(variant), **overrides})
-
-    @property
-    def n_patches(self) -> int:
-        return (self.image_size // self.patch) ** 2
 
 
 class ViT(nn.Module):

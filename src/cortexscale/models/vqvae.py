@@ -5,68 +5,15 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._config import ConfigMixin
 from ._layers import intermediate_layers
+from .configs import VQVAEConfig, _log2
 
 __all__ = ["EMACodebook", "VQVAE", "VQVAEConfig"]
-
-
-def _log2(value: int, name: str) -> int:
-    if value < 1 or value & (value - 1):
-        raise ValueError(f"{name} must be a power of 2, got {value}")
-    return int(math.log2(value))
-
-
-@dataclass(frozen=True)
-class VQVAEConfig(ConfigMixin):
-    """Configuration of :class:`VQVAE`; the default maps 16x128x128 clips to a 4x8x8 token grid."""
-
-    in_channels: int = 3
-    frames: int = 16
-    size: int = 128
-    hidden: int = 240
-    n_res_layers: int = 4
-    temporal_downsample: int = 4
-    spatial_downsample: int = 16
-    codebook_size: int = 2048
-    embedding_dim: int = 256
-    decay: float = 0.99
-    commitment: float = 0.25
-    restart_threshold: float = 1.0
-    eps: float = 1e-5
-
-    def __post_init__(self):
-        for name in ("in_channels", "frames", "size", "hidden", "codebook_size", "embedding_dim"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.n_res_layers < 0:
-            raise ValueError(f"n_res_layers must be >= 0, got {self.n_res_layers}")
-        _log2(self.temporal_downsample, "temporal_downsample")
-        _log2(self.spatial_downsample, "spatial_downsample")
-        if self.frames % self.temporal_downsample:
-            raise ValueError(f"frames={self.frames} is not divisible by temporal_downsample={self.temporal_downsample}")
-        if self.size % self.spatial_downsample:
-            raise ValueError(f"size={self.size} is not divisible by spatial_downsample={self.spatial_downsample}")
-        if not 0.0 < self.decay < 1.0:
-            raise ValueError(f"decay must be in (0, 1), got {self.decay}")
-        if self.commitment < 0:
-            raise ValueError(f"commitment must be >= 0, got {self.commitment}")
-        if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
-        if not self.restart_threshold >= 0:
-            raise ValueError(f"restart_threshold must be >= 0, got {self.restart_threshold}")
-
-    @property
-    def token_grid(self) -> tuple[int, int, int]:
-        """(T', H', W') of the token grid of one clip."""
-        s = self.size // self.spatial_downsample
-        return (self.frames // self.temporal_downsample, s, s)
 
 
 class ResBlock3d(nn.Module):

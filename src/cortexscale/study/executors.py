@@ -33,11 +33,12 @@ __all__ = ["EXECUTORS", "Context", "LocalExecutor", "Outcome", "RayExecutor", "S
 class Context:
     """What a stage sees: ``out`` (the folder to write into), ``inputs`` (role -> folder of that input task)
     and ``device`` (the study's: never part of a task's key, so a study moved to another device reruns
-    nothing)."""
+    nothing); ``memory``: the bytes the task may use (None: no limit), which a fit meets by its target batch."""
 
     out: Path
     inputs: dict[str, Path]
     device: str = "auto"
+    memory: int | None = None
 
     def input_meta(self, role: str) -> dict:
         """The record of the input task of ``role``."""
@@ -54,9 +55,9 @@ class Outcome:
     error: str = ""
 
 
-def execute_task(root, task: Task, device: str = "auto") -> Outcome:
-    """Run ``task`` into the study folder ``root`` (its inputs must be done); never raises for a failure of
-    the task itself, which is recorded next to its folder instead."""
+def execute_task(root, task: Task, device: str = "auto", memory: int | None = None) -> Outcome:
+    """Run ``task`` into the study folder ``root`` (its inputs must be done) within ``memory`` bytes; never
+    raises for a failure of the task itself, which is recorded next to its folder instead."""
     from . import stages  # noqa: F401  (registers the stages in a fresh worker process)
 
     folder = StudyFolder(root)
@@ -66,7 +67,7 @@ def execute_task(root, task: Task, device: str = "auto") -> Outcome:
     try:
         with folder.staging(task) as tmp:
             with recorded_warnings(categories=True) as caught:
-                result = STAGES[task.kind].run(task, Context(tmp, folder.input_dirs(task), device)) or {}
+                result = STAGES[task.kind].run(task, Context(tmp, folder.input_dirs(task), device, memory)) or {}
             seconds = time.perf_counter() - start
             meta = {"key": task.key, "kind": task.kind, "label": task.label, "settings": task.settings,
                     "inputs": task.inputs, "result": result, "seconds": seconds, "started": wall,
@@ -122,12 +123,12 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-    def submit(self, root, task: Task, device: str):
+    def submit(self, root, task: Task, device: str, memory: int | None = None):
         if self._pool is None:
             future = Future()
-            future.set_result(execute_task(root, task, device))
+            future.set_result(execute_task(root, task, device, memory))
             return future
-        return self._pool.submit(execute_task, str(root), task, device)
+        return self._pool.submit(execute_task, str(root), task, device, memory)
 
     def wait(self, handles: list) -> list:
         done, _ = wait_futures(handles, return_when=FIRST_COMPLETED)
@@ -189,9 +190,9 @@ class RayExecutor:
     def __exit__(self, *exc):
         return None
 
-    def submit(self, root, task: Task, device: str):
+    def submit(self, root, task: Task, device: str, memory: int | None = None):
         options = ray_options(task.kind, device, self.resources)
-        return self._remote.options(**options).remote(str(root), task, device)
+        return self._remote.options(**options).remote(str(root), task, device, options.get("memory", memory))
 
     def wait(self, handles: list) -> list:
         done, _ = self._ray.wait(handles, num_returns=1)
@@ -213,8 +214,9 @@ def _blocked(task: Task, failed: set[str]) -> bool:
 
 
 def run_tasks(tasks: list[Task], folder: StudyFolder, executor, device: str = "auto",
-              progress: bool = True) -> Summary:
-    """Run the tasks not yet done (``tasks`` in topological order) with ``executor``; returns a Summary."""
+              progress: bool = True, memory: int | None = None) -> Summary:
+    """Run the tasks not yet done (``tasks`` in topological order) with ``executor``, each within ``memory``
+    bytes; returns a Summary."""
     start = time.perf_counter()
     summary = Summary()
     todo = []
@@ -235,7 +237,7 @@ def run_tasks(tasks: list[Task], folder: StudyFolder, executor, device: str = "a
                     failed.add(key)
                     bar.update(1)
                 elif all(dep in finished for dep in task.dependencies):
-                    running[executor.submit(folder.root, waiting.pop(key), device)] = task
+                    running[executor.submit(folder.root, waiting.pop(key), device, memory)] = task
             if not running:
                 break
             for handle, outcome in executor.wait(list(running)):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +26,8 @@ from ..errors import DatasetError
 from ..layers import resolve_layers
 from .families import FAMILIES, FeatureModel
 from .fields import FieldError
-from .fits.base import BootstrapCV
+from .fits import FITS
+from .fits.base import BootstrapCV, FitShape, ridge_flops, task_memory
 from .protocol import (CeilingSettings, CollectRow, CollectSettings, DatasetRef, Evaluation, FeaturesSettings,
                        FitSettings, FmriSize, SpaceInputs)
 from .schema import JOINT
@@ -65,11 +66,24 @@ class Subject:
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """What a task will cost, known before it runs: ``memory`` its peak bytes (with the solver's default target
+    batch), ``least`` the peak with the smallest batch the kind of fit can take (what a memory limit cannot
+    go below), ``flops`` its multiply-adds; None where the plan does not know."""
+
+    memory: int | None = None
+    least: int | None = None
+    flops: float | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
-    """The tasks of a study, in topological order, and the loaded datasets by name."""
+    """The tasks of a study, in topological order, the loaded datasets by name, and an :class:`Estimate` of
+    the tasks whose cost the plan knows (by key)."""
 
     tasks: list[Task]
     datasets: dict[str, Dataset]
+    estimates: dict[str, Estimate] = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> list[Task]:
         return [t for t in self.tasks if t.kind == kind]
@@ -133,6 +147,7 @@ class _Planner:
         self.models: list[tuple[int, FeatureModel]] = []
         self.ceilings: dict = {}
         self.fits: list[tuple] = []
+        self.estimates: dict[str, Estimate] = {}
         self._features: dict = {}
 
     def plan(self) -> Plan:
@@ -146,9 +161,9 @@ class _Planner:
         ceilings = list(self.ceilings.values())
         features = list(self._features.values())
         tasks = self.tasks + [t for stimuli in features for t in stimuli.values()] + ceilings
-        tasks += [fit for fit, *_ in self.fits]
+        tasks += _by_responses([fit for fit, *_ in self.fits])
         tasks.append(self._collect())
-        return Plan(topological(tasks), datasets)
+        return Plan(topological(tasks), datasets, self.estimates)
 
     # ------------------------------------------------------------------ models and their layers
     def _expand_models(self) -> None:
@@ -227,7 +242,7 @@ class _Planner:
             sizes = self._fmri_sizes(data, subject, evaluation, entry)
             for spaces in self._fit_spaces(e, entry, spec, data, runs, layers):
                 for size in sizes:
-                    self._fit(spec, subject, e, entry, spaces, evaluation, size, ceiling)
+                    self._fit(spec, data, subject, e, entry, spaces, evaluation, size, ceiling)
 
     def _fit_spaces(self, e: int, entry, spec: DatasetSpec, data: Dataset, runs, layers: dict):
         """The feature spaces of each fit of an entry: lists of (name, model position, layer, features)."""
@@ -315,8 +330,8 @@ class _Planner:
                                            label=f"ceiling {spec.name}/{subject.name}")
         return self.ceilings[key]
 
-    def _fit(self, spec: DatasetSpec, subject: Subject, e: int, entry, spaces: list, evaluation: Evaluation, size,
-             ceiling: Task) -> None:
+    def _fit(self, spec: DatasetSpec, data: Dataset, subject: Subject, e: int, entry, spaces: list,
+             evaluation: Evaluation, size, ceiling: Task) -> None:
         ref = DatasetRef(**spec.model_dump(mode="json", include={"name", "loader", "settings"}))
         inputs, space_inputs = {}, []
         for k, (name, _, layer, features) in enumerate(spaces):
@@ -334,6 +349,31 @@ class _Planner:
         label = f"fit {what}{self._fit_label(spaces, entry)} {spec.name}/{subject.name} fmri={size}"
         fit = make_task("fit", settings.model_dump(mode="json"), inputs, label=" ".join(label.split()))
         self.fits.append((fit, ceiling, labels, spaces))
+        self.estimates[fit.key] = self._estimate(data, subject, entry, spaces, evaluation, size)
+
+    def _estimate(self, data: Dataset, subject: Subject, entry, spaces: list, evaluation: Evaluation,
+                  size) -> Estimate:
+        """A fit's peak memory and multiply-adds from its shape (unknown where a model's width is)."""
+        widths = tuple(self.models[position][1].width for _, position, _, _ in spaces)
+        if None in widths:
+            return Estimate()
+        runs = data.runs_of(subject.members[0])
+        lengths = [_trimmed(r, entry.trim) for r in runs if r.split == "train"]
+        held = sum(_trimmed(r, entry.trim) for r in runs)
+        if evaluation.mode == "test-runs":
+            n_test = sum(_trimmed(r, entry.trim) for r in runs if r.split == "test")
+            if size != "all" and self.study.fmri.unit == "runs":
+                lengths = lengths[:size]
+            n_train = sum(lengths) if size == "all" or self.study.fmri.unit == "runs" else min(size, sum(lengths))
+        else:
+            n_test = int(np.ceil(sum(lengths) / evaluation.folds))
+            n_train = sum(lengths) - n_test if size == "all" else min(size, sum(lengths) - n_test)
+        shape = FitShape(n_train, n_test, len(data.targets), widths, len(entry.delays),
+                         entry.n_splits(len(lengths)))
+        kind = FITS[entry.method]
+        least = task_memory(kind, entry, shape, held, 64) if kind.batched else None
+        memory = task_memory(kind, entry, shape, held)
+        return Estimate(memory, least or memory, ridge_flops(shape, len(entry.alpha_grid())))
 
     def _described(self, spaces: list, entry) -> dict:
         """The labels that say what a fit's features are: layer, model, family and axes, or a joint fit's spaces."""
@@ -368,6 +408,23 @@ class _Planner:
                                    models=models))
         settings = CollectSettings(rows=rows, scoring=self.study.scoring)
         return make_task("collect", settings.model_dump(mode="json"), inputs, label=f"collect {len(rows)} fits")
+
+
+def response_group(fit: Task) -> tuple:
+    """What the fits that share one preparation of their responses have in common: the subject's data, its
+    trims, its evaluation and its fMRI training size."""
+    s = fit.settings
+    return (json.dumps(s["dataset"], sort_keys=True), tuple(s["members"]), tuple(s["encoding"]["trim"]),
+            json.dumps(s["evaluation"], sort_keys=True), json.dumps(s["fmri"], sort_keys=True), s["encoding"]["zscore"])
+
+
+def _by_responses(fits: list[Task]) -> list[Task]:
+    """The fits with each response group's together, groups in order of first appearance: a process running
+    them in turn reads and prepares each subject's responses once per size (see ``stages.fit``)."""
+    groups: dict[tuple, list[Task]] = {}
+    for fit in fits:
+        groups.setdefault(response_group(fit), []).append(fit)
+    return [fit for group in groups.values() for fit in group]
 
 
 def _model_label(model: FeatureModel) -> str:

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["LABEL_COLUMNS", "MODEL_COLUMNS", "SCORE_COLUMNS", "SPACE_MEASURES", "SUMMARY_STATS", "axis_columns",
-           "label_frame", "model_keys", "reserved_name", "roi_column", "space_column", "space_columns",
-           "space_of", "summarise", "target_frame"]
+           "fit_summary", "label_frame", "model_keys", "reserved_name", "roi_column", "space_column",
+           "space_columns", "space_of", "summarise", "summary_frame", "target_frame"]
 
 LABEL_COLUMNS = ("dataset", "subject", "encoding", "method", "layer", "fmri_unit", "fmri_size", "evaluation",
                  "model", "family", "spaces", "n_train_trs")
@@ -141,19 +141,36 @@ def _per_target(column: str) -> bool:
     return column in SCORE_COLUMNS or column == GAIN or space_of(column) is not None
 
 
-def summaries_of(results: pd.DataFrame, fits: np.ndarray, labels: pd.DataFrame, summaries, rois) -> pd.DataFrame:
-    """``labels`` (one row per fit, in fit order) with the summaries of the rows of each fit (``fits``: the
-    fit index of every row of ``results``)."""
+def fit_summary(scores: pd.DataFrame, summaries, rois: dict | None) -> dict:
+    """One fit's summary columns from its per-target rows: ``<stat>_<score>`` of r, normalised_r (and gain_r)
+    and each ROI's mean r."""
+    out = {}
+    for score in (c for c in SUMMARISED if c in scores.columns):
+        values = scores[score].to_numpy(dtype=float)
+        for stat in summaries:
+            with np.errstate(all="ignore"):
+                out[f"{stat}_{score}"] = float(getattr(np, f"nan{stat}")(values)) if np.isfinite(values).any() \
+                    else np.nan
+    for roi, targets in (rois or {}).items():
+        inside = scores["target"].isin(targets).to_numpy()
+        out[roi_column(roi)] = float(scores.loc[inside, "r"].mean()) if inside.any() else np.nan
+    return out
+
+
+def summary_frame(labels: pd.DataFrame, stats: list[dict]) -> pd.DataFrame:
+    """The summary table: ``labels`` (one row per fit, in fit order) beside each fit's :func:`fit_summary`."""
     keys = list(labels.columns)  # as a group index, so that the label columns' types are those of a groupby
     unique = labels.groupby(keys, dropna=False, sort=False).size().index.to_frame(index=False)
     if len(unique) != len(labels):
         raise ValueError(f"{len(labels) - len(unique)} fit(s) share their labels with another fit; each fit "
                          "needs labels of its own")
-    scores = [c for c in SUMMARISED if c in results.columns]
-    grouped = results[scores].groupby(fits, sort=True)
-    table = grouped.agg(list(summaries))
-    table.columns = [f"{stat}_{score}" for score, stat in table.columns]
-    for roi, targets in (rois or {}).items():
-        inside = results["target"].isin(targets).to_numpy()
-        table[roi_column(roi)] = results.loc[inside, "r"].groupby(fits[inside]).mean()
-    return pd.concat([unique, table.reset_index(drop=True)], axis=1)
+    return pd.concat([unique, pd.DataFrame(stats)], axis=1)
+
+
+def summaries_of(results: pd.DataFrame, fits: np.ndarray, labels: pd.DataFrame, summaries, rois) -> pd.DataFrame:
+    """``labels`` (one row per fit, in fit order) with the summaries of the rows of each fit (``fits``: the
+    fit index of every row of ``results``)."""
+    order = np.argsort(fits, kind="stable")
+    bounds = np.searchsorted(fits[order], np.arange(len(labels) + 1))
+    stats = [fit_summary(results.iloc[order[a:b]], summaries, rois) for a, b in zip(bounds[:-1], bounds[1:])]
+    return summary_frame(labels, stats)

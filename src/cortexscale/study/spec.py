@@ -50,6 +50,7 @@ import yaml
 from pydantic import Discriminator, Field, PrivateAttr, Tag, ValidationError, field_validator, model_validator
 
 from ..errors import InputError, StudyFileError
+from ..runtime import device_name
 from .families import FAMILIES, grid
 from .fields import NAME, FieldError, Layers, Spec
 from .fits import FITS, RidgeSpec
@@ -173,14 +174,10 @@ class StudySpec(Spec):
     def _device(cls, value):
         """A device's spelling is checked here; whether it exists, where each task runs (a cluster's driver
         may have no GPU)."""
-        import torch
-
-        if value != "auto":
-            try:
-                torch.device(value)
-            except (RuntimeError, TypeError) as err:
-                raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}") from err
-        return value
+        try:
+            return device_name(value)
+        except ValueError:
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}") from None
 
     @field_validator("resources")
     @classmethod

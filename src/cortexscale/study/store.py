@@ -35,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from .._io import atomic_path, write_atomic
@@ -53,6 +54,15 @@ def read_meta(task_dir) -> dict:
     return json.loads((Path(task_dir) / META).read_text())
 
 _PACKAGES = ("cortexscale", "numpy", "scipy", "torch", "scikit-learn", "pandas", "transformers", "pydantic", "ray")
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a hard link to ``source`` (no second copy of a large table), a copy where links fail."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 class StudyLockedError(RuntimeError):
@@ -163,13 +173,21 @@ class StudyFolder:
     def results_path(self, summary: bool = False) -> Path:
         return self.root / (SUMMARY_FILE if summary else RESULTS_FILE)
 
-    def read_results(self, summary: bool = False) -> pd.DataFrame:
-        """The results table (or the per-fit summary) of the folder's last finished run."""
+    def read_results(self, summary: bool = False, columns: list[str] | None = None,
+                     filters=None) -> pd.DataFrame:
+        """The results table (or the per-fit summary) of the folder's last finished run; only ``columns``
+        (default all) of the rows that pass ``filters`` (pyarrow's: ``[("model", "==", "gpt"), ...]``), which
+        are pushed down to the file, so a query of a whole-brain study reads only the fits it asks for."""
         path = self.results_path(summary)
         if not path.is_file():
             raise StudyFolderError(f"{path} does not exist: the study in {self.root} has not finished a run "
                                    "(cortexscale status shows what is missing)")
-        return pd.read_parquet(path)
+        if columns is not None:
+            have = pq.read_schema(path).names
+            missing = [c for c in columns if c not in have]
+            if missing:
+                raise StudyFolderError(f"{path} has no column(s) {missing}; its columns are {have}")
+        return pd.read_parquet(path, columns=columns, filters=filters)
 
     def publish(self, collect: Task) -> None:
         """Copy the finished collect task's tables to the top of the folder, atomically."""
@@ -177,7 +195,7 @@ class StudyFolder:
             return
         for name in (RESULTS_FILE, SUMMARY_FILE):
             with atomic_path(self.root / name, suffix=".parquet") as tmp:
-                shutil.copyfile(self.task_dir(collect) / name, tmp)
+                _link_or_copy(self.task_dir(collect) / name, Path(tmp))
 
     def report_dir(self) -> Path:
         return self.root / "report"

@@ -11,7 +11,7 @@ list of names); its own ``axes`` are added to them and override an axis of the s
 
 from __future__ import annotations
 
-from ..train.augment import AUGREG_LEVELS
+from ..train.levels import AUGREG_LEVELS
 
 __all__ = ["SWEEPS", "sweep_axes"]
 

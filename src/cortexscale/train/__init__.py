@@ -4,27 +4,14 @@ Checkpoints are read with :mod:`cortexscale.models` (``load_pretrained``, ``load
 ``list_checkpoints``), which owns the folder format; this package writes them.
 """
 
-from .augment import AUGREG_LEVELS, AugReg
-from .checkpoint import save_checkpoint
-from .config import TrainConfig, resolve_steps
-from .loop import TensorDictDataset, TrainResult, evaluate, param_groups, train
-from .schedule import lr_factor
-from .transfer import finetune, from_scratch, load_for_transfer, select_best_checkpoint
+from .._lazy import lazy_exports
 
-__all__ = [
-    "AUGREG_LEVELS",
-    "AugReg",
-    "TensorDictDataset",
-    "TrainConfig",
-    "TrainResult",
-    "evaluate",
-    "finetune",
-    "from_scratch",
-    "load_for_transfer",
-    "lr_factor",
-    "param_groups",
-    "resolve_steps",
-    "save_checkpoint",
-    "select_best_checkpoint",
-    "train",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "augment": ["AugReg"],
+    "levels": ["AUGREG_LEVELS", "AugRegLevel"],
+    "checkpoint": ["save_checkpoint"],
+    "config": ["TrainConfig", "resolve_steps"],
+    "loop": ["TensorDictDataset", "TrainResult", "evaluate", "param_groups", "train"],
+    "schedule": ["lr_factor"],
+    "transfer": ["finetune", "from_scratch", "load_for_transfer", "select_best_checkpoint"],
+})

@@ -26,31 +26,14 @@ with its neighbour (the batch rolled by one), as big_vision does.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from .levels import AUGREG_LEVELS, AugRegLevel
+
 __all__ = ["AUGREG_LEVELS", "AugReg", "AugRegLevel", "augreg_policy", "mixup"]
 
-
-@dataclass(frozen=True)
-class AugRegLevel:
-    """RandAugment (layers, magnitude), or None when off, and the Mixup alpha (0 = off)."""
-
-    randaugment: tuple[int, float] | None
-    mixup: float
-
-
-AUGREG_LEVELS = {
-    "none": AugRegLevel(None, 0.0),
-    "light1": AugRegLevel((2, 0), 0.0),
-    "light2": AugRegLevel((2, 10), 0.2),
-    "medium1": AugRegLevel((2, 15), 0.2),
-    "medium2": AugRegLevel((2, 15), 0.5),
-    "strong1": AugRegLevel((2, 20), 0.5),
-    "strong2": AugRegLevel((2, 20), 0.8),
-}
 
 def augreg_policy() -> list:
     """kornia RandAugment policy with big_vision's op set and level-30 ranges (see the module docstring)."""

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from cortexscale.runtime import resolve_precision
+from cortexscale.runtime import device_name, resolve_precision
 
 __all__ = ["SCHEDULES", "TrainConfig", "resolve_steps"]
 
@@ -60,7 +60,7 @@ class TrainConfig:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "precision",
                            resolve_precision(self.precision, TRAIN_PRECISIONS, "TrainConfig.precision"))
-        object.__setattr__(self, "device", _device_name(self.device))
+        object.__setattr__(self, "device", device_name(self.device, "TrainConfig.device"))
         self._check_budget()
         self._check_ranges()
         if not isinstance(self.compile, (bool, str)):
@@ -119,22 +119,6 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig fields: {unknown}")
         return cls(**data)
-
-
-def _device_name(device) -> str:
-    """``device`` as a string torch.device accepts ("auto" for None); the machine is not consulted."""
-    import torch
-
-    if device is None:
-        return "auto"
-    text = device.strip().lower() if isinstance(device, str) else device
-    if text == "auto":
-        return text
-    try:
-        return str(torch.device(text))
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"TrainConfig.device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, "
-                         f"got {device!r}") from err
 
 
 def resolve_steps(cfg: TrainConfig, n_samples: int | None = None, flops_per_sample: float | None = None) -> int:

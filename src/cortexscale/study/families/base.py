@@ -45,7 +45,8 @@ class FeatureModel:
     grid point's axis values); ``settings``: what the family's features code needs (JSON-able, the features
     task's settings); ``inputs``: role -> the tasks it is made by (a trained model's ``train`` task, ...);
     ``n_layers``: its block count, for resolving ``layers``; ``layers``: what its block chose (None: the
-    study's).
+    study's); ``width``: the columns of one layer's features, where the family knows it before extracting
+    (planning estimates each fit's memory from it).
     """
 
     family: str
@@ -55,6 +56,7 @@ class FeatureModel:
     inputs: dict[str, Task]
     n_layers: int
     layers: object = None
+    width: int | None = None
 
 
 @dataclass(frozen=True)

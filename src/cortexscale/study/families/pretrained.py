@@ -61,9 +61,24 @@ def resolve_source(source: str) -> str:
     return str(matches[0])
 
 
-def _config(spec: PretrainedSpec):
-    """The model's Hugging Face config (no weights loaded); a config that cannot be read is a FieldError."""
+def _read_facts(source: Path, kwargs: dict) -> dict:
+    """What planning needs of a model's Hugging Face config (no weights loaded): layer count, feature width,
+    model type and whether it is a speech encoder."""
     from transformers import AutoConfig
+
+    from ...features import is_speech_config
+
+    config = AutoConfig.from_pretrained(source.parent if kwargs else source, **kwargs)
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "encoder_layers", None)
+    width = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    return {"layers": int(layers) if layers else None, "width": int(width) if width else None,
+            "model_type": getattr(config, "model_type", None), "speech": bool(is_speech_config(config))}
+
+
+def _facts(spec: PretrainedSpec) -> dict:
+    """The model's :func:`_read_facts`, kept on disk for a local model (a rerun plans without parsing it); a
+    config that cannot be read is a FieldError."""
+    from ...features import cached_facts
 
     try:
         source = Path(resolve_source(spec.source))
@@ -71,41 +86,40 @@ def _config(spec: PretrainedSpec):
         raise FieldError(("source",), f"model {spec.name!r}: {err}", ModelError) from err
     kwargs = {"gguf_file": source.name} if source.suffix == ".gguf" else {}
     try:
-        return AutoConfig.from_pretrained(source.parent if kwargs else source, **kwargs)
+        if source.exists():
+            return cached_facts(source, lambda: _read_facts(source, kwargs))
+        return _read_facts(source, kwargs)
     except (OSError, ValueError) as err:
         raise FieldError(("source",), f"model {spec.name!r}: cannot read the config of {spec.source} "
                          f"({' '.join(str(err).split())}); a hub id needs network access, or its files in the "
                          "Hugging Face cache", ModelError) from err
 
 
-def _layer_count(spec: PretrainedSpec, config) -> int:
-    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "encoder_layers", None)
-    if not layers:
+def _layer_count(spec: PretrainedSpec, facts: dict) -> int:
+    if not facts["layers"]:
         raise FieldError(("source",), f"model {spec.name!r}: the config of {spec.source} gives no layer count "
                          "(num_hidden_layers or encoder_layers)", ModelError)
-    return int(layers)
+    return facts["layers"]
 
 
-def _kind(spec: PretrainedSpec, config) -> str | None:
+def _kind(spec: PretrainedSpec, facts: dict) -> str | None:
     """``audio`` for a speech model; a language model's kind as given (None: words for text)."""
-    from ...features import is_speech_config
-
-    speech = is_speech_config(config)
+    speech = facts["speech"]
     if speech and spec.kind not in (None, "audio"):
-        raise FieldError(("kind",), f"model {spec.name!r} is a speech model ({config.model_type}): it takes "
+        raise FieldError(("kind",), f"model {spec.name!r} is a speech model ({facts['model_type']}): it takes "
                          f"kind audio, not {spec.kind}", ModelError)
     if not speech and spec.kind == "audio":
-        raise FieldError(("kind",), f"model {spec.name!r} is not a speech model ({config.model_type}); kind "
+        raise FieldError(("kind",), f"model {spec.name!r} is not a speech model ({facts['model_type']}); kind "
                          "audio needs Whisper, HuBERT, WavLM, wav2vec 2.0 or another speech encoder", ModelError)
     return "audio" if speech else spec.kind
 
 
 def expand(spec: PretrainedSpec, study) -> Expansion:
-    config = _config(spec)
+    facts = _facts(spec)
     settings = spec.model_dump(mode="json", exclude={"name", "layers", "family"})
-    settings["kind"] = _kind(spec, config)
+    settings["kind"] = _kind(spec, facts)
     model = FeatureModel("pretrained", spec.name, {"model": spec.name, "family": "pretrained"}, settings, {},
-                         _layer_count(spec, config), spec.layers)
+                         _layer_count(spec, facts), spec.layers, width=facts["width"])
     return Expansion([], [model])
 
 

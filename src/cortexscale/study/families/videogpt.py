@@ -10,7 +10,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import Field, field_validator, model_validator
 
 from ...data import FrameStore, trainable_frames
@@ -107,8 +106,9 @@ def expand(spec: VideoGPTSpec, study) -> Expansion:
                           label=f"{spec.name} {axes_label(point)}".strip())
         tasks.append(train)
         labels = {"model": spec.name, "family": "videogpt", **point}
+        config = spec.configs(point)[0]
         models.append(FeatureModel("videogpt", spec.name, labels, {}, {"model": train, "tokenizer": tokenizer},
-                                   spec.configs(point)[0].layers, spec.layers))
+                                   config.layers, spec.layers, width=config.hidden))
     return Expansion(tasks, models)
 
 
@@ -118,6 +118,8 @@ def kind_for(model: FeatureModel, stimulus) -> str | None:
 
 @stage("tokenizer", version=1, accelerated=True)
 def tokenizer(task, context) -> dict:
+    import torch
+
     from ...models import VQVAE, VQVAEConfig
 
     s = TokenizerSpec.model_validate(task.settings)
@@ -131,6 +133,8 @@ def tokenizer(task, context) -> dict:
 
 @stage("tokens", version=1, accelerated=True)
 def tokens(task, context) -> dict:
+    import torch
+
     from ...models import load_pretrained
 
     store = FrameStore.open(context.inputs["video"] / "frames")
@@ -148,6 +152,8 @@ def tokens(task, context) -> dict:
 
 
 def _gpt_data(tokens: np.ndarray, clips: np.ndarray, cond: bool):
+    import torch
+
     from ...train import TensorDictDataset
 
     data = {"tokens": torch.from_numpy(tokens[clips]).long()}
@@ -157,6 +163,8 @@ def _gpt_data(tokens: np.ndarray, clips: np.ndarray, cond: bool):
 
 
 def train(settings: dict, context) -> dict:
+    import torch
+
     from ...models import VideoGPT, VideoGPTConfig, VQVAEConfig
 
     s = GPTTrainSettings.model_validate(settings)

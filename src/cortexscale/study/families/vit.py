@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator, model_validator
 
 from ...data import FrameStore, trainable_frames
@@ -107,8 +106,9 @@ def expand(spec: ViTSpec, study) -> Expansion:
         train = _train_task(spec, point, inputs, f"{spec.name} {axes_label(point)}")
         tasks.append(train)
         labels = {"model": spec.name, "family": "vit", **point}
+        config = spec.configs(point)[0]
         models.append(FeatureModel("vit", spec.name, labels, {"pool": spec.pool}, {"model": train},
-                                   spec.configs(point)[0].depth, spec.layers))
+                                   config.depth, spec.layers, width=config.width))
     return Expansion(tasks, models)
 
 
@@ -119,6 +119,7 @@ def kind_for(model: FeatureModel, stimulus) -> str | None:
 def _frames_and_labels(folder, starts: np.ndarray, image_size: int):
     """Images (n, 3, S, S) in [-1, 1] and palette labels (n,) of the frames at ``starts``."""
     import pandas as pd
+    import torch
 
     from ...data.video import resize_frames
     from ...train import TensorDictDataset
@@ -131,6 +132,8 @@ def _frames_and_labels(folder, starts: np.ndarray, image_size: int):
 
 
 def train(settings: dict, context) -> dict:
+    import torch
+
     from ...models import ViT
     from ...train import AugReg, load_for_transfer
 

@@ -8,10 +8,10 @@ from typing import Annotated, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from ...encoding import BandedRidgeCV
 from ...runtime import cpu_threads
 from ..fields import Spec
-from .base import Design, EncodingSpec, FitKind, FitOutput, alone, cv_splitter, fit_threads, register_fit
+from .base import (FLOAT, Design, EncodingSpec, FitKind, FitOutput, FitShape, alone, cv_splitter, fit_threads,
+                   register_fit, ridge_memory)
 
 __all__ = ["BandedOptions", "BandedSpec"]
 
@@ -34,6 +34,8 @@ class BandedSpec(EncodingSpec):
 
 
 def fit(train: Design, test: Design, entry: BandedSpec, device) -> FitOutput:
+    from ...encoding import BandedRidgeCV
+
     train_d, test_d = train.delayed(), test.delayed()
     bands = [train_d.columns(k) for k in range(len(train.widths))]
     model = BandedRidgeCV(bands, alphas=entry.alpha_grid(), n_iter=entry.banded.n_iter,
@@ -46,4 +48,9 @@ def fit(train: Design, test: Design, entry: BandedSpec, device) -> FitOutput:
     return FitOutput(prediction, np.atleast_1d(model.alpha_), alone(train, test, entry, device), per_space)
 
 
-KIND = register_fit(FitKind("banded", BandedSpec, fit))
+def memory(shape: FitShape, entry: BandedSpec, batch: int | None = None) -> int:
+    """A ridge fit's peak over the joined spaces, and the band penalties and ratios per target."""
+    return ridge_memory(shape) + FLOAT * 2 * len(shape.widths) * shape.targets
+
+
+KIND = register_fit(FitKind("banded", BandedSpec, fit, memory))

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ...encoding import Bootstrap, RidgeCV
-from ...encoding.banded import delayed_band_columns
-from ...encoding.delays import delay_features
+from ...encoding import Bootstrap
 from ...runtime import cpu_threads, resolve_device, resolve_precision
 from ..fields import NAME, FieldError, Registry, Spec
 
-__all__ = ["FITS", "SMALL_FIT_WORK", "BootstrapSpec", "Design", "EncodingSpec", "FitKind", "FitOutput", "SpaceSpec",
-           "fit_threads", "register_fit", "ridge_model"]
+if TYPE_CHECKING:
+    from ...encoding import RidgeCV
+
+__all__ = ["FITS", "SMALL_FIT_WORK", "BootstrapSpec", "Design", "EncodingSpec", "FitKind", "FitOutput", "FitShape",
+           "SpaceSpec", "batch_within", "fit_threads", "register_fit", "ridge_batch", "ridge_flops", "ridge_memory",
+           "ridge_model", "task_memory"]
 
 SMALL_FIT_WORK = 3e9
 """Below this many multiply-adds (``min(n, p)² · max(n, p) + n · p · t`` of a design of n samples, p columns
@@ -135,6 +137,12 @@ class EncodingSpec(Spec):
             return np.logspace(start, stop, int(num)).tolist()
         return list(self.alphas)
 
+    def n_splits(self, n_runs: int) -> int:
+        """How many inner splits choose the alphas, for a training set of ``n_runs`` runs."""
+        if isinstance(self.cv, BootstrapCV):
+            return self.cv.bootstrap.n_boots
+        return n_runs if self.cv == "runs" else int(self.cv)
+
     def fit_settings(self) -> dict:
         """What changes a fit's result, as JSON (the name, which only labels it, and the evaluation, which the
         planner resolves per subject, are left out); alphas as the list they resolve to."""
@@ -159,6 +167,8 @@ class Design:
 
     def columns(self, k: int) -> np.ndarray:
         """Columns of ``X`` that hold space ``k`` (every delay of it)."""
+        from ...encoding import delayed_band_columns
+
         if self.delays is None:
             return delayed_band_columns(list(self.widths), self.X.shape[1] // sum(self.widths))[k]
         start = sum(self.widths[:k])
@@ -170,6 +180,8 @@ class Design:
 
     def delayed(self) -> "Design":
         """The same design with its delays applied (within segments), for estimators that take none."""
+        from ...encoding import delay_features
+
         if self.delays is None:
             return self
         X = delay_features(self.X, self.delays, run_lengths=self.lengths)
@@ -190,13 +202,98 @@ class FitOutput:
 
 
 @dataclass(frozen=True)
+class FitShape:
+    """The sizes of one fit, known before it runs: ``n_train`` and ``n_test`` TRs, ``targets``, the design's
+    ``widths`` (columns per space before delays), ``delays`` and the number of CV ``splits`` of its alphas."""
+
+    n_train: int
+    n_test: int
+    targets: int
+    widths: tuple[int, ...]
+    delays: int
+    splits: int
+
+    @property
+    def columns(self) -> int:
+        """Columns of the design after delays."""
+        return sum(self.widths) * self.delays
+
+    def space(self, k: int) -> "FitShape":
+        return FitShape(self.n_train, self.n_test, self.targets, (self.widths[k],), self.delays, self.splits)
+
+
+FLOAT = 4  # bytes of a float32
+
+
+def _ridge_batch_floats(shape: FitShape) -> int:
+    """float32 values one target of a batch holds in the solver's working set (blocks, per-split products)."""
+    n, p, k = shape.n_train, shape.columns, shape.splits
+    return n * (k + 1) + (k + 2) * p if n > p else n * (k + 3) * 2
+
+
+def ridge_batch(shape: FitShape) -> int:
+    """The solver's default target batch (see ``cortexscale.encoding._solvers``) for this shape."""
+    rows = shape.n_train * (shape.splits + 3) if shape.n_train <= shape.columns else max(shape.n_train,
+                                                                                          shape.columns)
+    return min(shape.targets, max(256, int(64e6 // max(rows, 1)) // 64 * 64))
+
+
+def ridge_memory(shape: FitShape, batch: int | None = None) -> int:
+    """Peak bytes of a :class:`~cortexscale.encoding.RidgeCV` fit, predict and score of ``shape`` with
+    ``batch`` targets at a time (default: the solver's): the designs, their decomposition per split, the
+    weights, the prediction and one batch's working set."""
+    n, m, p, t, k = shape.n_train, shape.n_test, shape.columns, shape.targets, shape.splits
+    r = min(n, p)
+    designs = 2 * (n + m) * p
+    decomposition = (k + 3) * r * r + n * r
+    weights = p * t if n > p else n * t
+    batch = min(t, batch or ridge_batch(shape))
+    return FLOAT * (designs + decomposition + weights + 2 * m * t + batch * _ridge_batch_floats(shape)) + 24 * t
+
+
+def _ridge_kind_memory(shape: FitShape, entry, batch: int | None = None) -> int:
+    """A ridge fit's peak; over several spaces the joint fit's (each space alone is fitted after it)."""
+    return ridge_memory(shape, batch)
+
+
+def task_memory(kind: "FitKind", entry, shape: FitShape, held: int, batch: int | None = None) -> int:
+    """Peak bytes of a fit task: the responses its process holds (``held`` TRs of the subject's runs, read once
+    for the fits that share them), the training and test responses prepared for it, and the kind's peak."""
+    return FLOAT * shape.targets * (held + shape.n_train + 2 * shape.n_test) + kind.memory(shape, entry, batch)
+
+
+def ridge_flops(shape: FitShape, n_alphas: int) -> float:
+    """Multiply-adds of a ridge fit: a decomposition per split and the refit, and every alpha's products."""
+    n, p, t, k = shape.n_train, shape.columns, shape.targets, shape.splits
+    r = min(n, p)
+    return (k + 1) * (r * r * max(n, p) + 4 * r ** 3) + (k + 1) * 2 * n * r * t + n_alphas * k * n * r * t
+
+
+def batch_within(kind: "FitKind", shape: FitShape, entry, limit: int | None, held: int) -> int | None:
+    """The target batch a fit task of ``kind`` (holding ``held`` TRs of responses) runs with to stay within
+    ``limit`` bytes (:func:`task_memory`): None (the solver's default) when that fits or the kind takes no
+    batch, else the largest batch, halving from the default down to 64, that fits (the planner has refused a
+    fit that cannot fit even with 64)."""
+    if limit is None or not kind.batched or task_memory(kind, entry, shape, held) <= limit:
+        return None
+    batch = ridge_batch(shape)
+    while batch > 64 and task_memory(kind, entry, shape, held, batch) > limit:
+        batch = max(64, batch // 2 // 64 * 64)
+    return batch
+
+
+@dataclass(frozen=True)
 class FitKind:
-    """A kind of fit (see the module docstring): ``fit(train, test, entry, device) -> FitOutput`` with
-    ``entry`` its validated :attr:`spec`."""
+    """A kind of fit (see the module docstring): ``fit(train, test, entry, device, target_batch) -> FitOutput``
+    with ``entry`` its validated :attr:`spec`; ``memory(shape, entry, batch) -> bytes``, its peak working set
+    beyond the responses the fit stage holds (the planner checks it against the memory a task has);
+    ``batched``: whether ``fit`` honours ``target_batch`` (a smaller batch lowers its peak)."""
 
     name: str
     spec: type[EncodingSpec]
-    fit: Callable[[Design, Design, EncodingSpec, str], FitOutput]
+    fit: Callable[..., FitOutput]
+    memory: Callable[..., int] = _ridge_kind_memory
+    batched: bool = False
 
 
 FITS = Registry("kind of fit", "method")
@@ -217,6 +314,8 @@ def fit_threads(n: int, p: int, t: int, device) -> int | None:
 
 def ridge_model(entry: EncodingSpec, delays, device, **options) -> RidgeCV:
     """The :class:`~cortexscale.encoding.RidgeCV` of an encoding entry (``delays``: a design's pending ones)."""
+    from ...encoding import RidgeCV
+
     return RidgeCV(alphas=entry.alpha_grid(), cv=cv_splitter(entry.cv), scoring=entry.scoring,
                    delays=None if delays is None else list(delays), dtype=entry.dtype, backend=device, **options)
 
@@ -231,6 +330,7 @@ def fit_ridge(train: Design, test: Design, entry: EncodingSpec, device, **option
     return model, prediction
 
 
-def alone(train: Design, test: Design, entry: EncodingSpec, device) -> np.ndarray:
+def alone(train: Design, test: Design, entry: EncodingSpec, device, **options) -> np.ndarray:
     """Each space's test prediction from a ridge fit of that space alone, (k, n_test, t)."""
-    return np.stack([fit_ridge(train.space(k), test.space(k), entry, device)[1] for k in range(len(train.widths))])
+    return np.stack([fit_ridge(train.space(k), test.space(k), entry, device, **options)[1]
+                     for k in range(len(train.widths))])

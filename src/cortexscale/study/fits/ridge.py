@@ -27,10 +27,12 @@ class RidgeSpec(EncodingSpec):
     ridge: RidgeOptions = RidgeOptions()
 
 
-def fit(train: Design, test: Design, entry: RidgeSpec, device) -> FitOutput:
-    model, prediction = fit_ridge(train, test, entry, device, alpha_search=entry.ridge.alpha_search)
+def fit(train: Design, test: Design, entry: RidgeSpec, device, target_batch: int | None = None) -> FitOutput:
+    model, prediction = fit_ridge(train, test, entry, device, alpha_search=entry.ridge.alpha_search,
+                                  target_batch=target_batch)
     joint = len(train.widths) > 1
-    return FitOutput(prediction, np.atleast_1d(model.alpha_), alone(train, test, entry, device) if joint else None)
+    spaces = alone(train, test, entry, device, target_batch=target_batch) if joint else None
+    return FitOutput(prediction, np.atleast_1d(model.alpha_), spaces)
 
 
-KIND = register_fit(FitKind("ridge", RidgeSpec, fit))
+KIND = register_fit(FitKind("ridge", RidgeSpec, fit, batched=True))

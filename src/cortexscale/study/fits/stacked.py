@@ -9,9 +9,8 @@ from typing import Annotated, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from ...encoding import StackedRegression
 from ..fields import Spec
-from .base import Design, EncodingSpec, FitKind, FitOutput, register_fit, ridge_model
+from .base import FLOAT, Design, EncodingSpec, FitKind, FitOutput, FitShape, register_fit, ridge_memory, ridge_model
 
 __all__ = ["StackedOptions", "StackedSpec"]
 
@@ -33,6 +32,8 @@ class StackedSpec(EncodingSpec):
 
 
 def fit(train: Design, test: Design, entry: StackedSpec, device) -> FitOutput:
+    from ...encoding import StackedRegression
+
     spaces = [(f"space{k}", ridge_model(entry, train.delays, device), train.columns(k))
               for k in range(len(train.widths))]
     model = StackedRegression(spaces, cv=entry.stacked.cv, solver=entry.stacked.solver, progress=False)
@@ -43,4 +44,12 @@ def fit(train: Design, test: Design, entry: StackedSpec, device) -> FitOutput:
     return FitOutput(prediction, np.full(train.Y.shape[1], np.nan), alone, {"alpha": alphas, "weight": model.weights_})
 
 
-KIND = register_fit(FitKind("stacked", StackedSpec, fit))
+def memory(shape: FitShape, entry: StackedSpec, batch: int | None = None) -> int:
+    """The largest space's ridge peak, and every space's held-out and test predictions (k, n, t), up to three
+    copies of them while the weights are fitted."""
+    spaces = range(len(shape.widths))
+    predictions = 3 * FLOAT * len(shape.widths) * (shape.n_train + shape.n_test) * shape.targets
+    return max(ridge_memory(shape.space(k)) for k in spaces) + predictions
+
+
+KIND = register_fit(FitKind("stacked", StackedSpec, fit, memory))

@@ -1,7 +1,9 @@
 """The ``collect`` stage: every fit's scores, with its ceiling and its model's size and compute, in one table.
 
 It writes ``results.parquet`` (one row per fit and target) and ``summary.parquet`` (one row per fit), whose
-columns :mod:`cortexscale.study.schema` owns; each target's ``normalised_r`` is ``r / ceiling``
+columns :mod:`cortexscale.study.schema` owns. The per-target table is written one fit at a time, a row group
+per fit, so collect holds one fit's rows at once whatever the study's size, and a reader that filters on a
+fit's labels (model, subject, layer, ...) reads only the row groups it needs; each target's ``normalised_r`` is ``r / ceiling``
 (:func:`cortexscale.encoding.normalised_correlation`). A feature model's parameters come from its features'
 records and its training data, FLOPs and time from its training task's, or, for a pretrained model, from its
 features' records; a joint fit's parameters are its spaces' summed.
@@ -10,15 +12,19 @@ features' records; a joint fit's parameters are its spaces' summed.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from ...encoding import normalised_correlation
 from .. import schema
 from ..protocol import CollectRow, CollectSettings
 from ..tasks import stage
 from .ceiling import read_ceiling
-from .fit import read_scores
+from .fit import SCORES, read_scores
 
 __all__ = ["collect"]
 
@@ -38,29 +44,59 @@ def _model_columns(row: CollectRow, meta) -> dict:
     return {**summed, **{c: None for c in schema.MODEL_COLUMNS[2:]}}
 
 
-def _fit(context, row: CollectRow, meta, ceilings) -> tuple[pd.DataFrame, dict]:
-    """One fit's per-target columns and its one-row labels."""
+def _labels(row: CollectRow, meta) -> dict:
+    """One fit's labels: the plan's, its training TRs and its model's columns."""
+    return {**row.labels, "n_train_trs": meta(row.fit)["result"]["n_train_trs"], **_model_columns(row, meta)}
+
+
+def _scores(context, row: CollectRow, ceilings) -> pd.DataFrame:
+    """One fit's per-target columns, with each target's ceiling and normalised r after its alpha."""
     scores = read_scores(context.inputs[row.fit])
     ceiling = ceilings(row.ceiling)
-    fit = meta(row.fit)["result"]
-    labels = {**row.labels, "n_train_trs": fit["n_train_trs"], **_model_columns(row, meta)}
     at = scores.columns.get_loc("alpha") + 1
     scores.insert(at, "ceiling", ceiling)
     scores.insert(at + 1, "normalised_r", normalised_correlation(scores["r"].to_numpy(), ceiling))
-    return scores, labels
+    return scores
 
 
-@stage("collect", version=3)
+def _arrow_schema(labels: pd.DataFrame, files: list[Path]) -> pa.Schema:
+    """The results' columns: the fits' labels, then every per-target column any fit has, in first-seen order
+    (``ceiling`` and ``normalised_r`` after ``alpha``)."""
+    fields = {f.name: f for f in pa.Schema.from_pandas(labels, preserve_index=False)}
+    for file in dict.fromkeys(files):
+        for f in pq.read_schema(file):
+            fields.setdefault(f.name, f)
+            if f.name == "alpha":
+                fields.setdefault("ceiling", pa.field("ceiling", pa.float64()))
+                fields.setdefault("normalised_r", pa.field("normalised_r", pa.float64()))
+    return pa.schema(list(fields.values()))
+
+
+def _rows(labels: pd.DataFrame, i: int, scores: pd.DataFrame, schema_: pa.Schema) -> pa.Table:
+    """One fit's rows of the results: its labels repeated beside its scores, in the results' columns."""
+    head = labels.iloc[np.zeros(len(scores), dtype=int) + i].reset_index(drop=True)
+    table = pd.concat([head, scores], axis=1).reindex(columns=schema_.names)
+    return pa.Table.from_pandas(table, schema=schema_, preserve_index=False)
+
+
+@stage("collect", version=4)
 def collect(task, context) -> dict:
     s = CollectSettings.model_validate(task.settings)
     meta = functools.lru_cache(maxsize=None)(context.input_meta)  # a model's records serve many fits
     ceilings = functools.lru_cache(maxsize=None)(lambda role: read_ceiling(context.inputs[role]))  # and ceilings
-    parts = [_fit(context, row, meta, ceilings) for row in s.rows]
-    labels = schema.label_frame([fit_labels for _, fit_labels in parts])
-    scores = pd.concat([fit_scores for fit_scores, _ in parts], ignore_index=True)
-    fits = np.repeat(np.arange(len(parts)), [len(fit_scores) for fit_scores, _ in parts])
-    results = pd.concat([labels.iloc[fits].reset_index(drop=True), scores], axis=1)
-    results.to_parquet(context.out / schema.RESULTS_FILE, index=False)
-    summary = schema.summaries_of(results, fits, labels, s.scoring.summaries, s.scoring.rois)
+    labels = schema.label_frame([_labels(row, meta) for row in s.rows])
+    columns = _arrow_schema(labels, [Path(context.inputs[row.fit]) / SCORES for row in s.rows])
+    stats, rows, total = [], 0, 0.0
+    with pq.ParquetWriter(context.out / schema.RESULTS_FILE, columns) as writer:
+        for i, row in enumerate(s.rows):
+            scores = _scores(context, row, ceilings)
+            writer.write_table(_rows(labels, i, scores, columns))
+            stats.append(schema.fit_summary(scores, s.scoring.summaries, s.scoring.rois))
+            rows += len(scores)
+            total += float(np.nansum(scores["r"]))
+            finite = int(np.isfinite(scores["r"]).sum())
+            stats[-1]["_finite"] = finite
+    counted = sum(stat.pop("_finite") for stat in stats)
+    summary = schema.summary_frame(labels, stats)
     summary.to_parquet(context.out / schema.SUMMARY_FILE, index=False)
-    return {"rows": int(len(results)), "fits": int(len(summary)), "mean_r": float(np.nanmean(results["r"]))}
+    return {"rows": rows, "fits": int(len(summary)), "mean_r": total / counted if counted else float("nan")}

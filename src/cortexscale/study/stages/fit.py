@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from ...encoding import correlation_score, r2_score
-from ...encoding.delays import delay_features
 from ...encoding.preprocessing import zscore_runs
 from ...features import align_to_trs
 from .. import schema
 from ..fits import FITS, Design, FitOutput
+from ..fits.base import FitShape, batch_within
 from ..plan import dataset_of
 from ..protocol import FitSettings
 from ..tasks import stage
@@ -49,24 +49,58 @@ def design(run, features: dict, alignment) -> np.ndarray:
 
 
 def responses(data, members: list[str], run_name: str, test: bool) -> np.ndarray:
-    """Responses (n_trs, n_targets) of one run averaged over ``members`` (one subject, or a group); a test run
-    with repeats gives the mean of its repeats."""
-    parts = []
+    """Responses (n_trs, n_targets) float32 of one run averaged over ``members`` (one subject, or a group); a
+    test run with repeats gives the mean of its repeats."""
+    total = None
     for member in members:
         run = next(r for r in data.runs_of(member) if r.name == run_name)
         repeats = run.repeats() if test else None
-        parts.append(repeats.mean(0) if repeats is not None else run.responses())
-    return np.mean(parts, axis=0, dtype=np.float64)
+        part = repeats.mean(0, dtype=np.float32) if repeats is not None else run.responses()
+        if len(members) == 1:
+            return part
+        total = np.array(part, dtype=np.float32) if total is None else np.add(total, part, out=total)
+    return np.divide(total, np.float32(len(members)), out=total)
 
 
-def _block(run, spaces: list[dict], data, s: FitSettings, delays, trim) -> tuple[np.ndarray, np.ndarray]:
-    """One run's design (n, sum of widths; delayed where ``delays`` is given) and responses, trimmed."""
+class _Latest:
+    """The value of the last key asked for, kept for the next task in this process: the fits of one subject
+    run one after another (the planner orders them so), and share one read and one preparation of its
+    responses. One value is held at a time, so memory stays at one subject's."""
+
+    def __init__(self):
+        self.key, self.value = None, None
+
+    def get(self, key, make):
+        if key != self.key:
+            self.key, self.value = None, None  # the old value goes before the new one is built
+            self.value, self.key = make(), key
+        return self.value
+
+
+_RUNS, _PREPARED = _Latest(), _Latest()
+
+
+def _trimmed_responses(data, s: FitSettings, trim) -> dict[str, np.ndarray]:
+    """Run name -> the run's trimmed float32 responses (n, t), for every run of the fit's subject."""
+    start, end = trim
+
+    def read():
+        return {run.name: responses(data, s.members, run.name, run.split == "test")[start:run.n_trs - end]
+                for run in data.runs_of(s.members[0])}
+
+    key = (s.dataset.model_dump_json(), tuple(s.members), tuple(trim))
+    return _RUNS.get(key, read)
+
+
+def _design_block(run, spaces: list[dict], s: FitSettings, delays, trim) -> np.ndarray:
+    """One run's design (n, sum of widths; delayed where ``delays`` is given), trimmed."""
+    from ...encoding import delay_features
+
     X = np.concatenate([design(run, features, s.alignment) for features in spaces], axis=1)
-    Y = responses(data, s.members, run.name, run.split == "test")
     if delays is not None:
         X = delay_features(X, delays).astype(X.dtype, copy=False)
     start, end = trim
-    return X[start:len(X) - end], Y[start:len(Y) - end]
+    return X[start:len(X) - end]
 
 
 def _cut(blocks: list[tuple], size: int | None) -> list[tuple]:
@@ -81,12 +115,18 @@ def _cut(blocks: list[tuple], size: int | None) -> list[tuple]:
     return out
 
 
-def _stack(blocks: list[tuple], zscore: bool, widths: tuple, delays) -> Design:
+def _joined(parts: list[np.ndarray], zscore: bool, dtype=np.float32) -> np.ndarray:
+    """Blocks stacked into one array (rows) of ``dtype``, each z-scored on its own when ``zscore``: responses
+    in float32 (the fits' precision; no float64 copy of a whole brain), the narrower features in float64."""
+    out = np.concatenate(parts).astype(dtype, copy=False)
+    return zscore_runs(out, [len(p) for p in parts], copy=False) if zscore else out
+
+
+def _stack(blocks: list[tuple], zscore: bool, widths: tuple, delays, Y=None) -> Design:
+    """The design of (X, Y) blocks; ``Y``, when given, is their responses already joined."""
     lengths = [len(X) for X, _ in blocks]
-    X, Y = np.concatenate([X for X, _ in blocks]), np.concatenate([Y for _, Y in blocks])
-    if zscore:
-        X, Y = zscore_runs(X, lengths), zscore_runs(Y, lengths)
-    return Design(X, Y, lengths, widths, delays)
+    X = _joined([X for X, _ in blocks], zscore, np.float64)
+    return Design(X, _joined([Y for _, Y in blocks], zscore) if Y is None else Y, lengths, widths, delays)
 
 
 def fold_segments(lengths: list[int], folds: int) -> list[list[tuple[int, int, int]]]:
@@ -106,16 +146,29 @@ def fold_segments(lengths: list[int], folds: int) -> list[list[tuple[int, int, i
 
 
 class _Fitter:
-    """Fits one task's kind of fit on (X, Y) blocks: designs built with the task's widths and pending delays."""
+    """Fits one task's kind of fit on (X, Y) blocks: designs built with the task's widths and pending delays,
+    within ``memory`` bytes (None: no limit), its process holding ``held`` TRs of the subject's responses."""
 
-    def __init__(self, kind, entry, widths: tuple, delays, device: str):
+    def __init__(self, kind, entry, widths: tuple, delays, device: str, memory: int | None = None, held: int = 0):
         self.kind, self.entry, self.widths, self.delays, self.device = kind, entry, widths, delays, device
+        self.memory, self.held = memory, held
 
-    def __call__(self, train: list[tuple], test: list[tuple]) -> tuple[FitOutput, np.ndarray, int]:
-        """The fit's output, the test responses (n_test, t) and the number of training TRs."""
-        train_d = _stack(train, self.entry.zscore, self.widths, self.delays)
-        test_d = _stack(test, self.entry.zscore, self.widths, self.delays)
-        return self.kind.fit(train_d, test_d, self.entry, self.device), test_d.Y, sum(train_d.lengths)
+    def _options(self, train: Design, test: Design) -> dict:
+        """The target batch that keeps a batched kind's peak within the memory left (none: its default)."""
+        if not self.kind.batched:
+            return {}
+        shape = FitShape(len(train.X), len(test.X), train.Y.shape[1], self.widths, len(self.entry.delays),
+                         self.entry.n_splits(len(train.lengths)))
+        return {"target_batch": batch_within(self.kind, shape, self.entry, self.memory, self.held)}
+
+    def __call__(self, train: list[tuple], test: list[tuple], responses=None) -> tuple[FitOutput, np.ndarray, int]:
+        """The fit's output, the test responses (n_test, t) and the number of training TRs; ``responses``, when
+        given, are the training and test Y already joined (shared by the fits of one subject and size)."""
+        Y_train, Y_test = responses or (None, None)
+        train_d = _stack(train, self.entry.zscore, self.widths, self.delays, Y_train)
+        test_d = _stack(test, self.entry.zscore, self.widths, self.delays, Y_test)
+        output = self.kind.fit(train_d, test_d, self.entry, self.device, **self._options(train_d, test_d))
+        return output, test_d.Y, sum(train_d.lengths)
 
 
 def _by_folds(blocks: list[tuple], folds: int, size, fitter: _Fitter) -> tuple[FitOutput, np.ndarray, int]:
@@ -154,19 +207,24 @@ def fit(task, context) -> dict:
     spaces = [{stimulus: load_features(context.inputs[role], space.layer) for stimulus, role in space.features.items()}
               for space in s.spaces]
     widths = tuple(int(next(iter(features.values()))[2].shape[1]) for features in spaces)
-    delays = tuple(entry.delays)
-    trimmed = tuple(entry.trim) != (0, 0)
+    delays, trim = tuple(entry.delays), tuple(entry.trim)
+    trimmed = trim != (0, 0)
     runs = data.runs_of(s.members[0])
-    blocks = lambda split: [_block(r, spaces, data, s, delays if trimmed else None, entry.trim)  # noqa: E731
+    read = _trimmed_responses(data, s, trim)
+    blocks = lambda split: [(_design_block(r, spaces, s, delays if trimmed else None, trim), read[r.name])  # noqa: E731
                             for r in runs if r.split == split]
-    fitter = _Fitter(kind, entry, widths, None if trimmed else delays, context.device)
+    held = sum(len(y) for y in read.values())
     size = s.fmri.size
     if s.evaluation.mode == "test-runs":
-        train = blocks("train")
+        train, test = blocks("train"), blocks("test")
         if size != "all":
             train = train[:size] if s.fmri.unit == "runs" else _cut(train, size)
-        output, Y, n_train = fitter(train, blocks("test"))
+        key = (_RUNS.key, s.fmri.model_dump_json(), entry.zscore)
+        joined = _PREPARED.get(key, lambda: tuple(_joined([y for _, y in b], entry.zscore) for b in (train, test)))
+        fitter = _Fitter(kind, entry, widths, None if trimmed else delays, context.device, context.memory, held)
+        output, Y, n_train = fitter(train, test, joined)
     else:
+        fitter = _Fitter(kind, entry, widths, None if trimmed else delays, context.device, context.memory, held)
         output, Y, n_train = _by_folds(blocks("train"), s.evaluation.folds, None if size == "all" else size, fitter)
     r, r2 = correlation_score(Y, output.prediction), r2_score(Y, output.prediction)
     names = [space.name for space in s.spaces]
