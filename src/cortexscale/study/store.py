@@ -190,7 +190,8 @@ class StudyFolder:
         return pd.read_parquet(path, columns=columns, filters=filters)
 
     def publish(self, collect: Task) -> None:
-        """Copy the finished collect task's tables to the top of the folder, atomically."""
+        """Put the finished collect task's tables at the top of the folder (hard links where the file system
+        allows, else copies), atomically."""
         if not self.is_done(collect):
             return
         for name in (RESULTS_FILE, SUMMARY_FILE):

@@ -232,10 +232,12 @@ def _ridge_batch_floats(shape: FitShape) -> int:
 
 
 def ridge_batch(shape: FitShape) -> int:
-    """The solver's default target batch (see ``cortexscale.encoding._solvers``) for this shape."""
+    """The solver's default target batch for this shape (the rows its dual or primal path batches over)."""
+    from ...encoding._solvers import default_target_batch
+
     rows = shape.n_train * (shape.splits + 3) if shape.n_train <= shape.columns else max(shape.n_train,
                                                                                           shape.columns)
-    return min(shape.targets, max(256, int(64e6 // max(rows, 1)) // 64 * 64))
+    return min(shape.targets, default_target_batch(rows))
 
 
 def ridge_memory(shape: FitShape, batch: int | None = None) -> int:

@@ -3,10 +3,10 @@
 It writes ``results.parquet`` (one row per fit and target) and ``summary.parquet`` (one row per fit), whose
 columns :mod:`cortexscale.study.schema` owns. The per-target table is written one fit at a time, a row group
 per fit, so collect holds one fit's rows at once whatever the study's size, and a reader that filters on a
-fit's labels (model, subject, layer, ...) reads only the row groups it needs; each target's ``normalised_r`` is ``r / ceiling``
-(:func:`cortexscale.encoding.normalised_correlation`). A feature model's parameters come from its features'
-records and its training data, FLOPs and time from its training task's, or, for a pretrained model, from its
-features' records; a joint fit's parameters are its spaces' summed.
+fit's labels (model, subject, layer, ...) reads only the row groups it needs. Each target's ``normalised_r``
+is ``r / ceiling`` (:func:`cortexscale.encoding.normalised_correlation`). A feature model's parameters come
+from its features' records and its training data, FLOPs and time from its training task's, or, for a
+pretrained model, from its features' records; a joint fit's parameters are its spaces' summed.
 """
 
 from __future__ import annotations
@@ -86,17 +86,14 @@ def collect(task, context) -> dict:
     ceilings = functools.lru_cache(maxsize=None)(lambda role: read_ceiling(context.inputs[role]))  # and ceilings
     labels = schema.label_frame([_labels(row, meta) for row in s.rows])
     columns = _arrow_schema(labels, [Path(context.inputs[row.fit]) / SCORES for row in s.rows])
-    stats, rows, total = [], 0, 0.0
+    stats, rows, total, counted = [], 0, 0.0, 0  # the mean r over every row, without holding the rows
     with pq.ParquetWriter(context.out / schema.RESULTS_FILE, columns) as writer:
         for i, row in enumerate(s.rows):
             scores = _scores(context, row, ceilings)
             writer.write_table(_rows(labels, i, scores, columns))
             stats.append(schema.fit_summary(scores, s.scoring.summaries, s.scoring.rois))
-            rows += len(scores)
-            total += float(np.nansum(scores["r"]))
-            finite = int(np.isfinite(scores["r"]).sum())
-            stats[-1]["_finite"] = finite
-    counted = sum(stat.pop("_finite") for stat in stats)
+            r = scores["r"].to_numpy(dtype=float)
+            rows, total, counted = rows + len(r), total + float(np.nansum(r)), counted + int((~np.isnan(r)).sum())
     summary = schema.summary_frame(labels, stats)
     summary.to_parquet(context.out / schema.SUMMARY_FILE, index=False)
     return {"rows": rows, "fits": int(len(summary)), "mean_r": total / counted if counted else float("nan")}
