@@ -3,7 +3,6 @@ import warnings
 import numpy as np
 import pytest
 
-import cortexscale.features.alignment as alignment
 from cortexscale.data import data_root, events_from_textgrid, load_alice, shift_events
 from cortexscale.data.alice import TEXTGRID
 from cortexscale.features import align_to_trs, lanczos_kernel
@@ -95,14 +94,26 @@ def test_sum_equals_alice_word_counts():
     np.testing.assert_array_equal(out[:, 0], alice.word_counts)
 
 
-def test_chunked_equals_single_block(monkeypatch):
+def _dense_reference(feats, times, tr, n_trs, method, durations):
+    """Every TR against every event, from the definitions in align_to_trs's docstring."""
+    starts = tr * np.arange(n_trs)[:, None]
+    if method == "lanczos":
+        w = lanczos_kernel(starts - times[None, :], 1 / (2 * tr), 3)
+    elif method == "boxcar":
+        w = np.clip(np.minimum(starts + tr, times + durations) - np.maximum(starts, times), 0, None) / durations
+    else:
+        w = ((times >= starts) & (times < starts + tr)).astype(float)
+    out = w @ feats
+    return out / np.maximum(w.sum(1, keepdims=True), 1e-300) if method == "mean" else out
+
+
+@pytest.mark.parametrize("method", ["lanczos", "sum", "mean", "boxcar"])
+def test_banded_weights_equal_every_tr_against_every_event(method):
     rng = np.random.default_rng(1)
-    times = np.sort(rng.uniform(0, 100, 50))
-    feats = rng.normal(size=(50, 2))
-    whole = {m: align_to_trs(feats, times, 2.0, 50, m, durations=0.7) for m in ("lanczos", "mean", "boxcar")}
-    monkeypatch.setattr(alignment, "_MAX_WEIGHTS", 120)  # 2 TRs per chunk
-    for method, expected in whole.items():
-        np.testing.assert_allclose(align_to_trs(feats, times, 2.0, 50, method, durations=0.7), expected)
+    times = np.sort(rng.uniform(0, 100, 300))
+    feats = rng.normal(size=(300, 2))
+    np.testing.assert_allclose(align_to_trs(feats, times, 2.0, 50, method, durations=0.7),
+                               _dense_reference(feats, times, 2.0, 50, method, 0.7), atol=1e-12)
 
 
 @pytest.mark.parametrize("method", ["lanczos", "sum", "mean", "boxcar"])

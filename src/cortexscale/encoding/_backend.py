@@ -151,9 +151,6 @@ class NumpyBackend(Backend):
         """numpy has no fast bf16 product, so reduced precision is a no-op here."""
         return a
 
-    def matmul_lowp(self, a, b):
-        return a @ b
-
     def sum(self, x, axis=None):
         return x.sum(axis=axis)
 
@@ -229,11 +226,6 @@ class TorchBackend(Backend):
 
     def to_lowp(self, a):
         return a.to(self._torch.bfloat16)
-
-    def matmul_lowp(self, a, b):
-        """bf16 product with float32 accumulation, returned in bf16."""
-        bf16 = self._torch.bfloat16
-        return a.to(bf16) @ b.to(bf16)
 
     def sum(self, x, axis=None):
         return x.sum() if axis is None else x.sum(dim=axis)

@@ -25,10 +25,12 @@ __all__ = ["SCORERS", "Scorer", "fold_scores", "mean_over_folds"]
 
 @dataclass(frozen=True)
 class Scorer:
-    """A score's prediction form and, where the score has one, its residual form."""
+    """A score's prediction form and, where the score has one, its residual form; ``relative``: its
+    rounding errors scale with its magnitude (a mean squared error, not a normalised score)."""
 
     prediction: Callable
     residual: Callable | None = None
+    relative: bool = False
 
 
 def _correlation(B: Backend, y, pred):
@@ -65,7 +67,7 @@ def _of_prediction(of_residual: Callable) -> Callable:
 SCORERS = {
     "correlation": Scorer(_correlation),
     "r2": Scorer(_of_prediction(_r2_of_residual), _r2_of_residual),
-    "neg_mse": Scorer(_of_prediction(_neg_mse_of_residual), _neg_mse_of_residual),
+    "neg_mse": Scorer(_of_prediction(_neg_mse_of_residual), _neg_mse_of_residual, relative=True),
 }
 
 

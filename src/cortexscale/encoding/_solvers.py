@@ -21,8 +21,11 @@ Algorithms
 
 Precision: with a float32 backend the products run in float32, but the kernel or Gram
 and its eigendecompositions, which select the alphas, are formed in float64 (see
-:func:`_selection_kernel`); ``select_precision="bf16"`` keeps them in float32 and runs
-the selection products in bf16.
+:func:`_selection_kernel`). ``select_precision="bf16"`` screens every alpha with bf16
+products and scores again in float32 only what could decide a target's alpha
+(:func:`_rescore_ties`); "auto" does so where bf16 products are fast. On smooth, collinear
+designs the validation curves are flat near their best (a median gap of 0.2% between the two
+best alphas), within the bf16 error, so most scores are redone and screening does not pay.
 
 Targets are processed in batches, so memory stays bounded for 100k targets; no array
 of shape (n_alphas, n_samples, n_targets) is ever built.
@@ -30,6 +33,7 @@ of shape (n_alphas, n_samples, n_targets) is ever built.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -44,6 +48,7 @@ from ._scorers import SCORERS, fold_scores, mean_over_folds
 
 __all__ = [
     "RidgeCVResult",
+    "fast_bf16",
     "choose_method",
     "ridge_cv",
     "ridge_cv_scores",
@@ -134,30 +139,33 @@ class _DualCV:
     Scores of the residual alone (neg_mse, r2) need only ``U^T Y``; the others use
     ``pred_v``, which avoids forming ``y_v - e_v`` (that cancels badly when alpha is large).
 
-    ``K`` may come in float64 (see :func:`_selection_kernel`); it is decomposed in
-    float64 unless ``lowp``, and ``d``, ``U`` are kept in the backend dtype.
+    ``K`` comes in float64 (see :func:`_selection_kernel`) and is decomposed in float64; ``d``, ``U``
+    and the operators are kept in the backend dtype, with bf16 copies of the operators for screening.
     """
 
-    def __init__(self, B: Backend, K, splits, lowp: bool):
-        self.B, self.lowp = B, lowp
-        d, U = B.eigh(K, in_float64=not lowp)
+    def __init__(self, B: Backend, K, splits):
+        self.B = B
+        d, U = B.eigh(K, in_float64=True)
         self.d, self.U = B.clip_nonneg(d), U
         self.val_rows = [_rows(B, val) for _, val in splits]
         self.partition = _is_partition(splits, len(K))
         self.U_val = [U[rows] for rows in self.val_rows]
-        self._R = {}
+        self._R, self._R_low = {}, {}
 
-    def operators(self, alpha):
-        """Per split, the (n_val, n) operator ``R`` at ``alpha`` (cached)."""
+    def operators(self, alpha, low: bool = False):
+        """Per split, the (n_val, n) operator ``R`` at ``alpha`` (cached), in bf16 with ``low``."""
         if alpha not in self._R:
             w = _weights(self.B, self.d, alpha)
             ops = []
             for Uv in self.U_val:
                 Uw = Uv * w[None, :]
-                S_inv = self.B.spd_inverse(Uw @ Uv.T)
-                ops.append(self.B.matmul_lowp(S_inv, Uw) if self.lowp else S_inv @ Uw)
+                ops.append(self.B.spd_inverse(Uw @ Uv.T) @ Uw)
             self._R[alpha] = ops
-        return self._R[alpha]
+        if not low:
+            return self._R[alpha]
+        if alpha not in self._R_low:
+            self._R_low[alpha] = [self.B.to_lowp(R) for R in self._R[alpha]]
+        return self._R_low[alpha]
 
     def projections(self, Y, per_split: bool):
         """``A = U^T Y`` (n, k) and, with ``per_split``, ``U_v^T Y_v - A = -U_t^T Y_t`` (n, k) per split."""
@@ -167,12 +175,12 @@ class _DualCV:
         A = _sum(parts) if self.partition else self.U.T @ Y
         for part in parts:
             part -= A
-        return A, [self.B.to_lowp(p) for p in parts] if self.lowp else parts
+        return A, parts
 
-    def apply(self, i, alpha, M):
-        """``R @ M`` (n_val, k) of split i in the backend dtype, for ``M`` (n, k)."""
-        out = self.operators(alpha)[i] @ M
-        return self.B.astype(out, self.B.dtype_name) if self.lowp else out
+    def apply(self, i, alpha, M, low: bool = False):
+        """``R @ M`` (n_val, k) of split i in the backend dtype, for ``M`` (n, k) (bf16 with ``low``)."""
+        out = self.operators(alpha, low)[i] @ M
+        return self.B.astype(out, self.B.dtype_name) if low else out
 
 
 def _rows(B: Backend, idx: np.ndarray):
@@ -193,45 +201,45 @@ def _cols(B: Backend, cols: np.ndarray, n_total: int):
 class _PrimalCV:
     """Per-split eigendecompositions of downdated Grams; all alphas share them.
 
-    The Grams and their decompositions are float64 (:func:`_selection_gram`); with
-    ``lowp`` they stay in the backend dtype and the products used only to select alphas
-    (projections and validation predictions) run in bf16. The refit stays in the backend dtype.
+    The Grams and their decompositions are float64 (:func:`_selection_gram`), kept in the backend
+    dtype, with bf16 copies of each split's projected validation rows for screening.
     """
 
-    def __init__(self, B: Backend, Xd, splits, lowp: bool):
-        self.B, self.lowp = B, lowp
+    def __init__(self, B: Backend, Xd, splits):
+        self.B = B
         self.val_rows = [_rows(B, val) for _, val in splits]
         self.partition = _is_partition(splits, Xd.shape[0])
         X_val = [Xd[rows] for rows in self.val_rows]
-        G_val = [_selection_gram(B, Xv, lowp) for Xv in X_val]
-        self.G = _sum(G_val) if self.partition else _selection_gram(B, Xd, lowp)
+        G_val = [_selection_gram(B, Xv) for Xv in X_val]
+        self.G = _sum(G_val) if self.partition else _selection_gram(B, Xd)
         self.Xd, self.X_val = Xd, X_val
-        self.folds = []
+        self.folds, self._P_low = [], {}
         for Xv in X_val:
-            s, V = B.eigh(self.G - G_val.pop(0), in_float64=not lowp)
-            P = Xv @ V
-            self.folds.append((B.clip_nonneg(s), B.to_lowp(V) if lowp else V, B.to_lowp(P) if lowp else P))
+            s, V = B.eigh(self.G - G_val.pop(0), in_float64=True)
+            self.folds.append((B.clip_nonneg(s), V, Xv @ V))
 
     def projected(self, Y):
         """``X^T Y`` (n_features, k) and, per split, ``V^T X_train^T Y_train`` (n_features, k)."""
         parts = [Xv.T @ Y[rows] for Xv, rows in zip(self.X_val, self.val_rows)]
         XtY = _sum(parts) if self.partition else self.Xd.T @ Y
-        mm = self.B.matmul_lowp if self.lowp else (lambda a, b: a @ b)
-        return XtY, [mm(V.T, XtY - part) for (_, V, _), part in zip(self.folds, parts)]
+        return XtY, [V.T @ (XtY - part) for (_, V, _), part in zip(self.folds, parts)]
 
-    def predictions(self, i, alpha, Af):
-        """Held-out predictions (n_val, k) of split i from its projected cross-products (n_features, k)."""
+    def predictions(self, i, alpha, Af, low: bool = False):
+        """Held-out predictions (n_val, k) of split i from its projected cross-products (n_features, k); with
+        ``low`` the product runs in bf16 (``Af`` already bf16)."""
         s, _, P = self.folds[i]
         w = _weights(self.B, s, alpha)
-        pred = (P * self.B.astype(w, "bfloat16" if self.lowp else self.B.dtype_name)[None, :]) @ Af
-        return self.B.astype(pred, self.B.dtype_name) if self.lowp else pred
+        if not low:
+            return (P * w[None, :]) @ Af
+        if i not in self._P_low:
+            self._P_low[i] = self.B.to_lowp(P)
+        pred = (self._P_low[i] * self.B.astype(w, "bfloat16")[None, :]) @ Af
+        return self.B.astype(pred, self.B.dtype_name)
 
 
-def _selection_gram(B: Backend, X, lowp: bool):
-    """``X^T X`` (p, p) for alpha selection: float64 unless ``lowp``, for the reason given in
-    :func:`_selection_kernel` (the primal path downdates and decomposes it once per split)."""
-    if lowp:
-        return X.T @ X
+def _selection_gram(B: Backend, X):
+    """``X^T X`` (p, p) in float64, for the reason given in :func:`_selection_kernel` (the primal path
+    downdates and decomposes it once per split)."""
     X64 = B.with_dtype("float64").asarray(X)
     return X64.T @ X64
 
@@ -306,8 +314,11 @@ def ridge_cv(
     backend: ``"auto"``, ``"numpy"``, ``"torch"``, ``"torch_cuda"``, a device or a Backend
     (see :func:`~cortexscale.encoding.get_backend`). dtype: fp32 or fp64, any spelling
     :func:`cortexscale.runtime.resolve_precision` accepts.
-    select_precision: fp32 or bf16 (select alphas with bf16 products, torch only, then
-    refit in ``dtype``), spelled likewise.
+    select_precision: ``"bf16"`` screens the alphas with bf16 products (torch only), then scores exactly,
+    in ``dtype``, every alpha within :data:`TIE_MARGIN` measured bf16 errors of a target's best (see
+    :func:`_rescore_ties`); ``"fp32"`` scores everything in ``dtype``; ``"auto"`` is bf16 where the device
+    multiplies bf16 faster than float32 (:func:`fast_bf16`), else fp32. The decompositions are float64 and
+    the refit is in ``dtype`` either way; "auto" never screens a float64 fit.
     """
     B = get_backend(backend, dtype)
     if scoring not in SCORERS:
@@ -315,18 +326,50 @@ def ridge_cv(
     if method not in ("auto", *_RUNNERS):
         raise ValueError(f"method must be 'auto' or one of {list(_RUNNERS)}, got {method!r}")
     alphas = np.asarray(alphas, dtype=np.float64)
-    lowp = resolve_precision(select_precision, ("fp32", "bf16"), "select_precision") == "bf16" and B.name == "torch"
+    screen = screens(B, select_precision)
     design, Yb, y_mean = _prepare(B, X, Y, delays, run_ids, fit_intercept)
     n, p = design.n_samples, design.n_features
     if method == "auto":
         method = choose_method(n, p, splits, len(alphas))
     if method == "dual" and not is_complement(splits, n):
         raise ValueError("method='dual' needs splits whose training sets are the complements of their validation sets")
-    result = _RUNNERS[method](B, design, Yb, alphas, splits, SCORERS[scoring], lowp, alpha_search, target_batch,
+    result = _RUNNERS[method](B, design, Yb, alphas, splits, SCORERS[scoring], screen, alpha_search, target_batch,
                               refit, progress)
     result.method = method
     result.extras.update(y_mean=y_mean, design=design, backend=B)
     return result
+
+
+def screens(B: Backend, select_precision) -> bool:
+    """Whether ``select_precision`` (auto, fp32 or bf16, any spelling) screens alphas in bf16 on ``B``."""
+    if isinstance(select_precision, str) and select_precision.strip().lower() == "auto":
+        return B.dtype_name == "float32" and fast_bf16(B)
+    chosen = resolve_precision(select_precision, ("fp32", "bf16"), "select_precision")
+    return chosen == "bf16" and B.name == "torch"
+
+
+def fast_bf16(B: Backend) -> bool:
+    """True where bf16 products outrun float32 ones: torch on a CUDA device of compute capability 8 or more,
+    or on a CPU with AVX512-BF16 or AMX (oneDNN's bf16 kernels)."""
+    if B.name != "torch":
+        return False
+    import torch
+
+    if B.device.type == "cuda":
+        return torch.cuda.get_device_capability(B.device)[0] >= 8
+    return B.device.type == "cpu" and _cpu_has_bf16()
+
+
+@functools.cache
+def _cpu_has_bf16() -> bool:
+    import torch
+
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        flags = ""
+    native = any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+    return native and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _prepare(B: Backend, X, Y, delays, run_ids, fit_intercept):
@@ -347,8 +390,21 @@ def _select(scores: np.ndarray) -> np.ndarray:
     return filled.argmax(0)
 
 
-def _evaluate_rounds(n_alphas, t, alpha_search, evaluate):
-    """Run the alpha search; ``evaluate(alpha_index, target_mask) -> (n_targets_in_mask,) scores``."""
+TIE_MARGIN = 6.0
+"""Screened scores within this many times the measured bf16 error of a target's best are re-scored exactly:
+a pair of scores each off by at most the error differ by at most twice it, and the largest error over all
+targets may be up to about three times the largest over the sample that measures it."""
+SCREEN_SAMPLE = 64
+"""Targets of each batch scored both ways to measure the bf16 error."""
+
+
+def _evaluate_rounds(n_alphas, t, alpha_search, evaluate, screen: bool = False, relative: bool = False):
+    """Run the alpha search; ``evaluate(alpha_index, target_indices, low) -> (n,) scores``.
+
+    With ``screen`` the search runs on bf16 products (``low``), then :func:`_rescore_ties` redoes exactly
+    every score that could decide a target's alpha. Returns the scores (n_alphas, t), the number of scores
+    computed and the number computed exactly after screening.
+    """
     scores = np.full((n_alphas, t), np.nan)
     evaluated = np.zeros((n_alphas, t), bool)
     todo = np.zeros((n_alphas, t), bool)
@@ -357,15 +413,54 @@ def _evaluate_rounds(n_alphas, t, alpha_search, evaluate):
     while todo.any():
         for a in np.flatnonzero(todo.any(1)):
             cols = np.flatnonzero(todo[a])
-            scores[a, cols] = evaluate(a, cols)
+            scores[a, cols] = evaluate(a, cols, screen)
             n_eval += len(cols)
         evaluated |= todo
         todo = _refine(scores, evaluated) if alpha_search != "grid" else np.zeros_like(todo)
-    return scores, n_eval
+    rescored = _rescore_ties(scores, evaluated, evaluate, relative) if screen else 0
+    return scores, n_eval + rescored, rescored
 
 
-def _selection_kernel(B: Backend, design: Design, lowp: bool):
-    """The (n, n) kernel whose eigendecomposition selects alphas: float64 unless ``lowp``.
+def _score_scale(scores: np.ndarray, relative: bool) -> np.ndarray:
+    """Per target (t,), the unit of a score's error: its largest magnitude where errors scale with it."""
+    if not relative:
+        return np.ones(scores.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nan_to_num(np.nanmax(np.abs(scores), axis=0), nan=1.0) + 1e-30
+
+
+def _rescore_ties(scores: np.ndarray, evaluated: np.ndarray, evaluate, relative: bool) -> int:
+    """Exact scores, in place, where the screened ones could have picked another alpha; returns their count.
+
+    A sample of targets is scored exactly at every evaluated alpha, which measures the bf16 error (in units
+    of :func:`_score_scale`); then every target whose screened scores hold another alpha within
+    :data:`TIE_MARGIN` errors of its best has those alphas scored again exactly.
+    """
+    n_alphas, t = scores.shape
+    sample = np.unique(np.linspace(0, t - 1, min(t, SCREEN_SAMPLE)).round().astype(int))
+    scale, exact, n = _score_scale(scores, relative), scores[:, sample].copy(), 0
+    for a in np.flatnonzero(evaluated[:, sample].any(1)):
+        rows = np.flatnonzero(evaluated[a, sample])
+        exact[a, rows] = evaluate(a, sample[rows], False)
+        n += len(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        error = np.nanmax(np.abs(scores[:, sample] - exact) / scale[sample], initial=0.0)
+    scores[:, sample] = exact
+    filled = np.where(evaluated, np.nan_to_num(scores, nan=-np.inf), -np.inf)
+    near = evaluated & (filled >= filled.max(0) - TIE_MARGIN * error * scale - 1e-12 * scale)
+    near[:, sample] = False
+    near &= near.sum(0) >= 2
+    for a in np.flatnonzero(near.any(1)):
+        cols = np.flatnonzero(near[a])
+        scores[a, cols] = evaluate(a, cols, False)
+        n += len(cols)
+    return n
+
+
+def _selection_kernel(B: Backend, design: Design):
+    """The (n, n) kernel whose eigendecomposition selects alphas, in float64.
 
     A float32 kernel, or float32 eigenvectors of it, are exact only for ``K + E`` with
     ``||E|| ~ 1e-7 ||K||``, and the held-out operator ``[(M^{-1})_vv]^{-1}`` magnifies ``E``
@@ -374,77 +469,82 @@ def _selection_kernel(B: Backend, design: Design, lowp: bool):
     float64 choice. The float64 kernel and decomposition cost O(n^3) once per fit,
     against O(n^2 n_targets) per alpha for the selection itself.
     """
-    if lowp:
-        return design.kernel(B)
     B64 = B.with_dtype("float64")
     return design.on(B64).kernel(B64)
 
 
-def _run_dual(B, design, Y, alphas, splits, scorer, lowp, alpha_search, target_batch, refit, progress):
-    cv = _DualCV(B, _selection_kernel(B, design, lowp), splits, lowp)
-    of_residual = scorer.residual is not None and not lowp
+def _run_dual(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):
+    cv = _DualCV(B, _selection_kernel(B, design), splits)
+    of_residual = scorer.residual is not None
     score = scorer.residual if of_residual else scorer.prediction
     t = Y.shape[1]
     all_scores = np.full((len(alphas), t), np.nan)
     dual_weights = B.zeros((design.n_samples, t)) if refit else None
-    n_eval = 0
+    n_eval = n_exact = 0
     rows_per_target = design.n_samples * (len(splits) + 3)
     for sl in tqdm(list(_target_batches(t, rows_per_target, target_batch)), disable=not progress, desc="ridge"):
         Yt = Y[:, sl]
         A, neg_train = cv.projections(Yt, per_split=not of_residual)
+        rhs = [A] * len(splits) if of_residual else neg_train
+        rhs_low = None if not screen else [B.to_lowp(m) for m in ([A] if of_residual else neg_train)]
+        rhs_low = rhs_low * len(splits) if screen and of_residual else rhs_low
         Y_val = [Yt[rows] for rows in cv.val_rows]
 
-        def evaluate(a, cols):
+        def evaluate(a, cols, low):
             c = _cols(B, cols, Yt.shape[1])
-            rhs = [A[:, c]] * len(splits) if of_residual else [part[:, c] for part in neg_train]
-            fold = [fold_scores(B, score, Y_val[i][:, c], cv.apply(i, alphas[a], rhs[i])) for i in range(len(splits))]
-            return mean_over_folds(fold)
+            M = rhs_low if low else rhs
+            return mean_over_folds([fold_scores(B, score, Y_val[i][:, c], cv.apply(i, alphas[a], M[i][:, c], low))
+                                    for i in range(len(splits))])
 
-        scores, ne = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate)
-        n_eval += ne
+        scores, ne, nx = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate, screen,
+                                          scorer.relative)
+        n_eval, n_exact = n_eval + ne, n_exact + nx
         all_scores[:, sl] = scores
         if refit:
             W = 1.0 / (cv.d[:, None] + B.asarray(alphas[_select(scores)])[None, :])
             dual_weights[:, sl] = A * W
     dual_coef = FactoredDual(cv.U, dual_weights) if refit else None
-    return RidgeCVResult(all_scores, _select(all_scores), dual_coef=dual_coef, n_evaluated=n_eval)
+    return RidgeCVResult(all_scores, _select(all_scores), dual_coef=dual_coef, n_evaluated=n_eval,
+                         extras={"n_rescored": n_exact} if screen else {})
 
 
-def _run_primal(B, design, Y, alphas, splits, scorer, lowp, alpha_search, target_batch, refit, progress):
+def _run_primal(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):
     Xd = design.dense(B)
-    cv = _PrimalCV(B, Xd, splits, lowp)
+    cv = _PrimalCV(B, Xd, splits)
     t = Y.shape[1]
     all_scores = np.full((len(alphas), t), np.nan)
     coef = B.zeros((design.n_features, t)) if refit else None
     if refit:
         s_full, V_full = B.eigh(B.astype(cv.G, B.dtype_name))
         s_full = B.clip_nonneg(s_full)
-    n_eval = 0
+    n_eval = n_exact = 0
     for sl in tqdm(list(_target_batches(t, max(design.n_samples, design.n_features), target_batch)),
                    disable=not progress, desc="ridge"):
         Yt = Y[:, sl]
         XtY, Afs = cv.projected(Yt)
+        Afs_low = [B.to_lowp(Af) for Af in Afs] if screen else None
         Y_val = [Yt[rows] for rows in cv.val_rows]
 
-        def evaluate(a, cols):
+        def evaluate(a, cols, low):
             c = _cols(B, cols, Yt.shape[1])
-            fold = [
-                fold_scores(B, scorer.prediction, Y_val[i][:, c], cv.predictions(i, alphas[a], Afs[i][:, c]))
-                for i in range(len(splits))
-            ]
-            return mean_over_folds(fold)
+            M = Afs_low if low else Afs
+            return mean_over_folds([fold_scores(B, scorer.prediction, Y_val[i][:, c],
+                                                cv.predictions(i, alphas[a], M[i][:, c], low))
+                                    for i in range(len(splits))])
 
-        scores, ne = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate)
-        n_eval += ne
+        scores, ne, nx = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate, screen,
+                                          scorer.relative)
+        n_eval, n_exact = n_eval + ne, n_exact + nx
         all_scores[:, sl] = scores
         if refit:
             best = _select(scores)
             W = 1.0 / (s_full[:, None] + B.asarray(alphas[best])[None, :])
             coef[:, sl] = V_full @ ((V_full.T @ XtY) * W)
-    return RidgeCVResult(all_scores, _select(all_scores), coef=coef, n_evaluated=n_eval)
+    return RidgeCVResult(all_scores, _select(all_scores), coef=coef, n_evaluated=n_eval,
+                         extras={"n_rescored": n_exact} if screen else {})
 
 
-def _run_general(B, design, Y, alphas, splits, scorer, lowp, alpha_search, target_batch, refit, progress):
+def _run_general(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):
     """Each split solved from its own training rows (splits need not partition the samples)."""
     Xd = design.dense(B)
     t = Y.shape[1]

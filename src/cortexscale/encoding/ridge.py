@@ -65,9 +65,13 @@ class RidgeCV(EncodingEstimator):
     alpha_search : {"grid", "coarse_to_fine"}, default "grid"
         "coarse_to_fine" scores every third alpha, then walks each target to its
         local optimum; about half the work, same alpha for nearly all targets.
-    select_precision : {"fp32", "bf16"}, default "fp32"
-        "bf16" selects alphas with bf16 products (torch only); the refit stays in ``dtype``.
-        Spellings as for ``dtype`` ("float32", "bfloat16", ``torch.bfloat16``, ...).
+    select_precision : {"fp32", "bf16", "auto"}, default "fp32"
+        "bf16" screens every alpha with bf16 products (torch only), measures their error on a
+        sample of targets scored both ways, and scores again in ``dtype`` every alpha within a
+        few errors of a target's best, so the chosen alphas are those of an all-``dtype`` search
+        except where two alphas tie to within rounding. "fp32" scores everything in ``dtype``.
+        "auto" is "bf16" where bf16 products are fast (CUDA of compute capability 8+, a CPU
+        with AVX512-BF16 or AMX), else "fp32". Spellings as for ``dtype`` ("bfloat16", ...).
     target_batch : int or None
         Targets per batch; None bounds each (n_samples, batch) block near 256 MB.
     progress : bool, default False
@@ -81,6 +85,8 @@ class RidgeCV(EncodingEstimator):
     coef_ : ndarray of shape (n_targets, n_features), or (n_features,) for 1-D y.
     intercept_ : ndarray of shape (n_targets,), or float for 1-D y.
     method_ : str, the algorithm used.
+    screened_ : bool, whether the alphas were screened in bf16 (``select_precision``).
+    n_rescored_ : int, (alpha, target) scores computed again exactly after screening.
     n_saturated_ : tuple (at smallest alpha, at largest alpha), counts of targets.
     """
 
@@ -124,9 +130,15 @@ class RidgeCV(EncodingEstimator):
             scoring=self._scoring(), backend=self.backend, dtype=self._dtype(), fit_intercept=self.fit_intercept,
             delays=None if self.delays is None else tuple(check_delays(self.delays).tolist()),
             method=self.method, target_batch=self.target_batch, alpha_search=self.alpha_search,
-            select_precision=resolve_precision(self.select_precision, ("fp32", "bf16"), "select_precision"),
+            select_precision=self._select_precision(),
             progress=self.progress,
         )  # fmt: skip
+
+    def _select_precision(self) -> str:
+        """"auto", "fp32" or "bf16" from any spelling; raises naming the parameter."""
+        if isinstance(self.select_precision, str) and self.select_precision.strip().lower() == "auto":
+            return "auto"
+        return resolve_precision(self.select_precision, ("fp32", "bf16"), "select_precision")
 
     def fit(self, X, y, groups=None, run_lengths=None):
         """Fit.
@@ -151,6 +163,8 @@ class RidgeCV(EncodingEstimator):
         self.alpha_ = alphas[best]
         self.best_score_ = np.take_along_axis(scores, best[None], 0)[0]
         self.method_ = res.method
+        self.n_rescored_ = int(res.extras.get("n_rescored", 0))
+        self.screened_ = "n_rescored" in res.extras
         self._store_solution(res)
         self._warn_saturation(best, const, alphas)
         return self

@@ -12,11 +12,6 @@ from ..data.timing import scan_edges
 __all__ = ["ALIGN_METHODS", "align_to_trs", "lanczos_kernel"]
 
 ALIGN_METHODS = ("lanczos", "sum", "mean", "boxcar")
-_MAX_WEIGHTS = 1 << 22
-"""Most weight-matrix entries (32 MiB of float64) built at once: TRs are taken in chunks, each against only the
-events that can reach it, so long stimuli cost time and memory linear in their length."""
-
-
 def lanczos_kernel(t, cutoff: float, window: int = 3) -> np.ndarray:
     """Lanczos kernel (same shape as ``t``) for a low-pass at ``cutoff`` Hz.
 
@@ -97,14 +92,6 @@ def _window_weights(times, durations, lo, hi, method: str) -> np.ndarray:
     return np.where(durations > 0, fraction, inside)
 
 
-def _weights(times, durations, tr: float, rows: np.ndarray, method: str, window: int, cutoff_mult: float):
-    """Weights (len(rows), n_events) of every event for the TRs in ``rows``."""
-    starts = rows[:, None] * tr
-    if method == "lanczos":
-        return lanczos_kernel(starts - times[None, :], cutoff_mult / (2.0 * tr), window)
-    return _window_weights(times, durations, starts, starts + tr, method)
-
-
 def _column_ranges(sorted_times, durations, tr: float, n_trs: int, method: str, window: int, cutoff_mult: float):
     """Per TR, the half-open range (n_trs,), (n_trs,) of time-sorted events that can have a nonzero weight."""
     starts = tr * np.arange(n_trs)
@@ -117,15 +104,22 @@ def _column_ranges(sorted_times, durations, tr: float, n_trs: int, method: str, 
     return np.searchsorted(sorted_times, lo, side="left"), np.searchsorted(sorted_times, hi, side=side)
 
 
-def _chunks(first: np.ndarray, last: np.ndarray):
-    """Consecutive TR ranges ``(a, b)`` whose weight block (b - a, last[b-1] - first[a]) fits the budget."""
-    a, n = 0, len(first)
-    while a < n:
-        b = a + 1
-        while b < n and (b + 1 - a) * (last[b] - first[a]) <= _MAX_WEIGHTS:
-            b += 1
-        yield a, b
-        a = b
+def _sparse_weights(times, durations, tr: float, n_trs: int, method: str, window: int, cutoff_mult: float):
+    """Weights (n_trs, n_events), sparse CSR, of time-sorted events: each TR against only the events that can
+    reach it, so a long stimulus costs time and memory linear in its length."""
+    from scipy import sparse
+
+    first, last = _column_ranges(times, durations, tr, n_trs, method, window, cutoff_mult)
+    counts = last - first
+    rows = np.repeat(np.arange(n_trs), counts)
+    cols = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+    starts = rows * tr
+    if method == "lanczos":
+        values = lanczos_kernel(starts - times[cols], cutoff_mult / (2.0 * tr), window)
+    else:
+        values = _window_weights(times[cols], None if durations is None else durations[cols], starts,
+                                 starts + tr, method)
+    return sparse.csr_matrix((values, (rows, cols)), shape=(n_trs, len(times)))
 
 
 def align_to_trs(features, times, tr: float, n_trs: int, method: str = "lanczos", window: int = 3,
@@ -172,15 +166,9 @@ def align_to_trs(features, times, tr: float, n_trs: int, method: str = "lanczos"
     order = np.argsort(times, kind="stable")
     times, data = times[order], features[order].astype(np.float64, copy=False)
     durations = None if durations is None else durations[order]
-    first, last = _column_ranges(times, durations, float(tr), n_trs, method, window, cutoff_mult)
-    out = np.zeros((n_trs, features.shape[1]), dtype=features.dtype)
-    for a, b in _chunks(first, last):
-        cols = slice(first[a], last[b - 1])
-        w = _weights(times[cols], None if durations is None else durations[cols], float(tr),
-                     np.arange(a, b, dtype=np.float64), method, window, cutoff_mult)
-        block = w @ data[cols]
-        if method == "mean":
-            counts = w.sum(1, keepdims=True)
-            block = np.divide(block, counts, out=np.zeros_like(block), where=counts > 0)
-        out[a:b] = block
-    return out
+    weights = _sparse_weights(times, durations, float(tr), int(n_trs), method, window, cutoff_mult)
+    out = np.asarray(weights @ data)
+    if method == "mean":
+        counts = np.asarray(weights.sum(1))
+        out = np.divide(out, counts, out=np.zeros_like(out), where=counts > 0)
+    return out.astype(features.dtype, copy=False)

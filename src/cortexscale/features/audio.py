@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..layers import resolve_layers
 from ..runtime import resolve_device
-from .language import model_dtype, model_source
+from .language import model_dtype, model_source, quiet_loading
 
 __all__ = ["AudioModel", "audio_features", "is_speech_config", "load_audio_model"]
 
@@ -83,8 +83,9 @@ def load_audio_model(name_or_path, device="auto", dtype=None) -> AudioModel:
     path = Path(str(name_or_path))
     source = model_source(path, name_or_path, "audio model", "facebook/hubert-base-ls960")
     try:
-        config = AutoConfig.from_pretrained(source)
-        model = AutoModel.from_pretrained(source, dtype=model_dtype(dtype))
+        with quiet_loading(source):
+            config = AutoConfig.from_pretrained(source)
+            model = AutoModel.from_pretrained(source, dtype=model_dtype(dtype))
     except OSError as err:
         raise ValueError(f"cannot load audio model {name_or_path!r}: not found as a local path ({path}); "
                          f"a Hugging Face hub id needs network access to download ({err})") from err

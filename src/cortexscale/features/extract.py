@@ -35,6 +35,10 @@ __all__ = ["KINDS", "Job", "extract_features", "segment_features"]
 
 logger = logging.getLogger(__name__)
 
+CPU_BATCH_TOKENS = 1024
+"""Padded tokens per forward pass of a causal model on a CPU: windows of 16 words ran 2x faster 16 at a time
+(a 2-layer GPT-2 of width 64-256), while windows of hundreds of words run one at a time as before."""
+
 
 def _hub_identity(net: LanguageModel | AudioModel) -> str:
     """A hash of local weights, or the hub id with its revision."""
@@ -120,8 +124,9 @@ def _language_job(model, events: pd.DataFrame, layers, opts: dict) -> Job:
     elif lm.causal:
         _check_single_words(values)
         settings = {"kind": "causal-words", "context": list(opts["context"])}
-        windows = batch if lm.device.type == "cuda" else 1
-        compute = lambda todo: causal_features(lm, values, todo, *opts["context"], windows, progress)  # noqa: E731
+        budget = None if lm.device.type == "cuda" else CPU_BATCH_TOKENS
+        compute = lambda todo: causal_features(lm, values, todo, *opts["context"], batch, progress,  # noqa: E731
+                                               max_tokens=budget)
         path = "causal words, dynamic context of {} growing to {} words".format(*opts["context"])
     else:
         _check_single_words(values)

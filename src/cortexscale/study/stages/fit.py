@@ -80,16 +80,32 @@ class _Latest:
 _RUNS, _PREPARED = _Latest(), _Latest()
 
 
-def _trimmed_responses(data, s: FitSettings, trim) -> dict[str, np.ndarray]:
+def _read_runs(data, s: FitSettings, trim) -> dict[str, np.ndarray]:
     """Run name -> the run's trimmed float32 responses (n, t), for every run of the fit's subject."""
     start, end = trim
+    return {run.name: responses(data, s.members, run.name, run.split == "test")[start:run.n_trs - end]
+            for run in data.runs_of(s.members[0])}
 
-    def read():
-        return {run.name: responses(data, s.members, run.name, run.split == "test")[start:run.n_trs - end]
-                for run in data.runs_of(s.members[0])}
 
+def _trimmed_responses(data, s: FitSettings, trim) -> dict[str, np.ndarray]:
+    """:func:`_read_runs`, kept for the next task of the same subject (cross-validated fits slice their folds
+    from the runs)."""
     key = (s.dataset.model_dump_json(), tuple(s.members), tuple(trim))
-    return _RUNS.get(key, read)
+    return _RUNS.get(key, lambda: _read_runs(data, s, trim))
+
+
+def _prepared(data, s: FitSettings, trim, zscore: bool, train_rows: list[int], test_rows: list[int]):
+    """The fit's joined training (n_train, t) and test (n_test, t) float32 responses: the first
+    ``train_rows[i]`` TRs of the i-th training run, and the test runs, each z-scored where ``zscore``. Kept for
+    the next fit of the same subject and size; the runs themselves are read only to build it, and let go."""
+    def make():
+        read = _read_runs(data, s, trim)
+        names = lambda split: [r.name for r in data.runs_of(s.members[0]) if r.split == split]  # noqa: E731
+        parts = lambda split, rows: [read[name][:n] for name, n in zip(names(split), rows)]  # noqa: E731
+        return _joined(parts("train", train_rows), zscore), _joined(parts("test", test_rows), zscore)
+
+    key = (s.dataset.model_dump_json(), tuple(s.members), tuple(trim), tuple(train_rows), tuple(test_rows), zscore)
+    return _PREPARED.get(key, make)
 
 
 def _design_block(run, spaces: list[dict], s: FitSettings, delays, trim) -> np.ndarray:
@@ -104,13 +120,13 @@ def _design_block(run, spaces: list[dict], s: FitSettings, delays, trim) -> np.n
 
 
 def _cut(blocks: list[tuple], size: int | None) -> list[tuple]:
-    """The first ``size`` TRs of a list of (X, Y) blocks, in order (all for None)."""
+    """The first ``size`` TRs of a list of (X, Y) blocks, in order (all for None); Y may be None."""
     out, left = [], size
     for X, Y in blocks:
         if left is not None and left <= 0:
             break
         n = len(X) if left is None else min(left, len(X))
-        out.append((X[:n], Y[:n]))
+        out.append((X[:n], None if Y is None else Y[:n]))
         left = None if left is None else left - n
     return out
 
@@ -210,22 +226,21 @@ def fit(task, context) -> dict:
     delays, trim = tuple(entry.delays), tuple(entry.trim)
     trimmed = trim != (0, 0)
     runs = data.runs_of(s.members[0])
-    read = _trimmed_responses(data, s, trim)
-    blocks = lambda split: [(_design_block(r, spaces, s, delays if trimmed else None, trim), read[r.name])  # noqa: E731
-                            for r in runs if r.split == split]
-    held = sum(len(y) for y in read.values())
+    blocks = lambda split, read: [(_design_block(r, spaces, s, delays if trimmed else None, trim),  # noqa: E731
+                                   None if read is None else read[r.name]) for r in runs if r.split == split]
+    fitter = lambda held: _Fitter(kind, entry, widths, None if trimmed else delays, context.device,  # noqa: E731
+                                  context.memory, held)
     size = s.fmri.size
     if s.evaluation.mode == "test-runs":
-        train, test = blocks("train"), blocks("test")
+        train, test = blocks("train", None), blocks("test", None)
         if size != "all":
             train = train[:size] if s.fmri.unit == "runs" else _cut(train, size)
-        key = (_RUNS.key, s.fmri.model_dump_json(), entry.zscore)
-        joined = _PREPARED.get(key, lambda: tuple(_joined([y for _, y in b], entry.zscore) for b in (train, test)))
-        fitter = _Fitter(kind, entry, widths, None if trimmed else delays, context.device, context.memory, held)
-        output, Y, n_train = fitter(train, test, joined)
+        joined = _prepared(data, s, trim, entry.zscore, [len(X) for X, _ in train], [len(X) for X, _ in test])
+        output, Y, n_train = fitter(len(joined[0]) + len(joined[1]))(train, test, joined)
     else:
-        fitter = _Fitter(kind, entry, widths, None if trimmed else delays, context.device, context.memory, held)
-        output, Y, n_train = _by_folds(blocks("train"), s.evaluation.folds, None if size == "all" else size, fitter)
+        read = _trimmed_responses(data, s, trim)
+        output, Y, n_train = _by_folds(blocks("train", read), s.evaluation.folds, None if size == "all" else size,
+                                       fitter(sum(len(y) for y in read.values())))
     r, r2 = correlation_score(Y, output.prediction), r2_score(Y, output.prediction)
     names = [space.name for space in s.spaces]
     alone = None if output.alone is None else np.stack([correlation_score(Y, p) for p in output.alone])
