@@ -32,6 +32,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/pip install -q -e ".[test,report,bench,hf]"
 	$(BIN)/python benchmarks/ridge_bench.py
+	$(BIN)/python benchmarks/banded_bench.py
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/features_bench.py
 	$(BIN)/python benchmarks/inference_bench.py

@@ -262,3 +262,29 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         check(estimator)
+
+
+def test_bf16_screening_keeps_the_fp32_choices(monkeypatch):
+    from cortexscale.encoding import _solvers
+
+    X, Y = one_band_signal(n=300, p=(20, 40), t=400, noise=1.0, seed=5)
+    kw = dict(bands=[20, 40], n_iter=6, scoring="neg_mse", fit_intercept=False, backend="torch")
+    ref = banded(**kw).fit(X, Y)
+    shares, measure = [], _solvers._measure_screen
+    def spy(*args):
+        out = measure(*args)
+        shares.append(out[1])
+        return out
+
+    monkeypatch.setattr(_solvers, "_measure_screen", spy)
+    low = banded(select_precision="bfloat16", **kw).fit(X, Y)
+    assert len(shares) == 6 and min(shares) <= _solvers.SCREEN_WORTH  # at least one candidate was screened
+    same = (low.alpha_ == ref.alpha_) & np.all(low.band_ratios_ == ref.band_ratios_, axis=0)
+    assert same.mean() >= 0.99
+    np.testing.assert_allclose(low.coef_[same], ref.coef_[same], rtol=1e-4, atol=1e-6)
+
+
+def test_a_bad_select_precision_is_named():
+    X, Y = two_band_data()
+    with pytest.raises(ValueError, match="select_precision"):
+        banded(bands=[5, 8], select_precision="int8").fit(X, Y)

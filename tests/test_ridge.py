@@ -14,6 +14,7 @@ from sklearn_checks import sklearn_checks
 
 from cortexscale.encoding import BandedRidgeCV, Bootstrap, Delayer, RidgeCV, available_backends, check_cv
 from cortexscale.encoding._backend import NumpyBackend, TorchBackend, get_backend
+from cortexscale.encoding import _solvers
 from cortexscale.encoding._solvers import _target_batches, ridge_cv, solve_ridge
 
 BACKENDS = available_backends()
@@ -158,28 +159,57 @@ def test_coarse_to_fine_finds_the_grid_optimum(method):
     np.testing.assert_allclose(fast.cv_scores_[seen], grid.cv_scores_[seen], atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["dual", "primal"])
-def test_bf16_selection_keeps_a_float32_refit(method):
-    X, Y = _problem(200, 120, 100, seed=11, snr=2.0)
-    ref = RidgeCV(method=method, backend="torch").fit(X, Y)
-    low = RidgeCV(method=method, backend="torch", select_precision="bf16").fit(X, Y)
+@pytest.mark.parametrize("method, scoring", [("dual", "neg_mse"), ("primal", "correlation"), ("primal", "neg_mse")])
+def test_bf16_selection_keeps_a_float32_refit(method, scoring):
+    X, Y = _problem(200, 120, 300, seed=11, snr=2.0)
+    ref = RidgeCV(method=method, scoring=scoring, backend="torch", select_precision="fp32").fit(X, Y)
+    low = RidgeCV(method=method, scoring=scoring, backend="torch", select_precision="bf16").fit(X, Y)
     assert low.screened_ and 0 < low.n_rescored_ and not ref.screened_
     same = low.alpha_ == ref.alpha_
     assert same.mean() >= 0.99
     np.testing.assert_allclose(low.coef_[same], ref.coef_[same], atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["dual", "primal"])
-def test_bf16_screening_picks_the_float64_alphas_on_a_collinear_design(method):
-    rng = np.random.default_rng(12)
+def _collinear(seed: int = 12, n_targets: int = 150):
+    rng = np.random.default_rng(seed)
     X = np.cumsum(rng.standard_normal((300, 40)), axis=0)
     X = (X - X.mean(0)) / X.std(0)
-    Y = X @ rng.standard_normal((40, 150)) * rng.uniform(0, 0.3, 150) + rng.standard_normal((300, 150))
-    kw = dict(alphas=np.logspace(0, 6, 10), method=method, scoring="neg_mse", fit_intercept=False,
-              delays=(1, 2, 3), backend="torch")
-    ref = RidgeCV(dtype="fp64", **kw).fit(X, Y)
-    low = RidgeCV(select_precision="bf16", **kw).fit(X, Y)
-    assert np.sum(low.alpha_ != ref.alpha_) <= 1  # of 150 targets; an exact tie may go either way
+    W = rng.standard_normal((40, n_targets)) * rng.uniform(0, 0.3, n_targets)
+    return X, X @ W + rng.standard_normal((300, n_targets))
+
+
+_COLLINEAR_KW = dict(alphas=np.logspace(0, 6, 10), scoring="neg_mse", fit_intercept=False, delays=(1, 2, 3),
+                     backend="torch")
+
+
+@pytest.mark.parametrize("method", ["dual", "primal"])
+def test_bf16_screening_picks_the_float64_alphas_on_a_collinear_design(method, monkeypatch):
+    monkeypatch.setattr(_solvers, "SCREEN_WORTH", 1.0)  # screen even where it does not pay
+    X, Y = _collinear(n_targets=200)
+    ref = RidgeCV(dtype="fp64", method=method, **_COLLINEAR_KW).fit(X, Y)
+    low = RidgeCV(select_precision="bf16", method=method, **_COLLINEAR_KW).fit(X, Y)
+    assert low.screened_ and low.n_rescored_ > 0
+    assert np.sum(low.alpha_ != ref.alpha_) <= 1  # of 200 targets; an exact tie may go either way
+
+
+def test_a_screen_that_would_redo_most_scores_runs_exactly_instead(monkeypatch):
+    # dual correlation scores come from bf16 predictions about 10x less accurate than residual scores here,
+    # so the sample finds nearly every score near a tie
+    X, Y = _problem(200, 120, 300, seed=11, snr=2.0)
+    shares = []
+    measure = _solvers._measure_screen
+    def spy(*args):
+        out = measure(*args)
+        shares.append(out[1])
+        return out
+
+    monkeypatch.setattr(_solvers, "_measure_screen", spy)
+    ref = RidgeCV(method="dual", backend="torch", select_precision="fp32").fit(X, Y)
+    low = RidgeCV(method="dual", backend="torch", select_precision="bf16").fit(X, Y)
+    assert shares and min(shares) > _solvers.SCREEN_WORTH
+    assert not low.screened_ and low.n_rescored_ == 0
+    np.testing.assert_array_equal(low.alpha_, ref.alpha_)
+    np.testing.assert_allclose(low.coef_, ref.coef_, rtol=1e-6, atol=1e-7)
 
 
 def test_eigh_failure_falls_back_with_a_warning(monkeypatch):
@@ -309,8 +339,8 @@ FP32_SPELLINGS = ["fp32", "float32", "float", "single", np.float32, np.dtype("fl
 
 def test_canonical_defaults_are_stored_unchanged():
     params = RidgeCV().get_params()
-    assert params["dtype"] == "fp32" and params["select_precision"] == "fp32"
-    assert BandedRidgeCV().get_params()["dtype"] == "fp32"
+    assert params["dtype"] == "fp32" and params["select_precision"] == "auto"
+    assert BandedRidgeCV().get_params()["dtype"] == "fp32" and BandedRidgeCV().get_params()["select_precision"] == "fp32"
     model = RidgeCV(dtype=torch.float64, select_precision="bfloat16")
     assert model.dtype is torch.float64 and model.select_precision == "bfloat16"
     assert clone(model).get_params()["dtype"] is torch.float64
@@ -429,3 +459,10 @@ def test_float32_selects_the_float64_alphas_on_an_ill_conditioned_design(backend
         single = RidgeCV(backend=backend, dtype="fp32", **kw).fit(X, Y)
     assert single.method_ == method
     assert np.sum(single.alpha_ != exact_alpha) <= 2
+
+
+def test_the_default_screens_where_bf16_is_fast_and_never_in_float64():
+    X, Y = _problem(200, 120, 300, seed=11, snr=2.0)
+    default = RidgeCV(method="primal", scoring="neg_mse", backend="torch").fit(X, Y)
+    assert default.screened_ == _solvers.fast_bf16(get_backend("torch", "float32"))
+    assert not RidgeCV(method="primal", scoring="neg_mse", backend="torch", dtype="fp64").fit(X, Y).screened_

@@ -2,7 +2,8 @@
 
 :class:`EncodingEstimator` is the base of :class:`~cortexscale.encoding.RidgeCV`,
 :class:`~cortexscale.encoding.BandedRidgeCV` and :class:`~cortexscale.encoding.StackedRegression`.
-Its helpers read the parameters of the same name (``alphas``, ``scoring``, ``cv``, ``dtype``)
+Its helpers read the parameters of the same name (``alphas``, ``scoring``, ``cv``, ``dtype``,
+``select_precision``)
 and are called from ``fit``, so ``__init__`` only stores what it is given.
 """
 
@@ -15,6 +16,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, validate_data
 
+from ..runtime import resolve_precision
 from ._backend import resolve_dtype
 from ._cv import check_cv
 from ._scorers import SCORERS
@@ -70,6 +72,12 @@ class EncodingEstimator(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _dtype(self) -> str:
         """numpy name ("float32" or "float64") of the ``dtype`` parameter, whatever its spelling."""
         return resolve_dtype(self.dtype)
+
+    def _select_precision(self) -> str:
+        """"auto", "fp32" or "bf16" from any spelling of ``select_precision``; raises naming the parameter."""
+        if isinstance(self.select_precision, str) and self.select_precision.strip().lower() == "auto":
+            return "auto"
+        return resolve_precision(self.select_precision, ("fp32", "bf16"), "select_precision")
 
     def _validate_fit_data(self, X, y):
         """Validated X (n_samples, n_features), Y (n_samples, n_targets), and whether ``y`` was 1-D.

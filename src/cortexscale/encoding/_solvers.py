@@ -24,8 +24,9 @@ and its eigendecompositions, which select the alphas, are formed in float64 (see
 :func:`_selection_kernel`). ``select_precision="bf16"`` screens every alpha with bf16
 products and scores again in float32 only what could decide a target's alpha
 (:func:`_rescore_ties`); "auto" does so where bf16 products are fast. On smooth, collinear
-designs the validation curves are flat near their best (a median gap of 0.2% between the two
-best alphas), within the bf16 error, so most scores are redone and screening does not pay.
+designs the validation curves are flat near their best (for 73% of targets the two best alphas
+differ by less than 1e-4 of the score, against a bf16 error near 4e-3), so most scores would be
+redone: a sample of each batch measures that first and the batch runs in float32 instead.
 
 Targets are processed in batches, so memory stays bounded for 100k targets; no array
 of shape (n_alphas, n_samples, n_targets) is ever built.
@@ -395,21 +396,66 @@ TIE_MARGIN = 6.0
 a pair of scores each off by at most the error differ by at most twice it, and the largest error over all
 targets may be up to about three times the largest over the sample that measures it."""
 SCREEN_SAMPLE = 64
-"""Targets of each batch scored both ways to measure the bf16 error."""
+"""Targets of each batch scored both ways, at every alpha, to measure the bf16 error."""
+SCREEN_WORTH = 0.35
+"""Screening goes on only where the sample predicts at most this share of scores redone exactly: a bf16
+pass costs about 0.3 of an exact one on a CPU with AVX512-BF16, and a redone score a little more than an
+exact one (its targets are gathered), so past about 0.4 the screen costs more than it saves."""
+
+
+@dataclass
+class _Screen:
+    """What the sample measured: its targets (s,), their exact scores (n_alphas, s) and the bf16 error in
+    units of :func:`_score_scale` (``relative`` as there)."""
+
+    sample: np.ndarray
+    exact: np.ndarray
+    error: float
+    relative: bool
+
+
+def _near_ties(scores: np.ndarray, evaluated: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """(n_alphas, t) mask of the evaluated scores within ``margin`` (t,) of their target's best, for targets
+    that have at least two such scores."""
+    filled = np.where(evaluated, np.nan_to_num(scores, nan=-np.inf), -np.inf)
+    near = evaluated & (filled >= filled.max(0) - margin)
+    return near & (near.sum(0) >= 2)
+
+
+def _measure_screen(n_alphas: int, t: int, evaluate, relative: bool) -> tuple[_Screen, float]:
+    """Score a sample of targets at every alpha exactly and in bf16; the measurement and the share of
+    the sample's scores that :func:`_rescore_ties` would redo."""
+    sample = np.unique(np.linspace(0, t - 1, min(t, SCREEN_SAMPLE)).round().astype(int))
+    exact = np.stack([evaluate(a, sample, False) for a in range(n_alphas)])
+    low = np.stack([evaluate(a, sample, True) for a in range(n_alphas)])
+    scale = _score_scale(exact, relative)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        error = float(np.nanmax(np.abs(low - exact) / scale, initial=0.0))
+    near = _near_ties(exact, np.ones_like(exact, bool), TIE_MARGIN * error * scale + 1e-12 * scale)
+    return _Screen(sample, exact, error, relative), float(near.mean())
 
 
 def _evaluate_rounds(n_alphas, t, alpha_search, evaluate, screen: bool = False, relative: bool = False):
     """Run the alpha search; ``evaluate(alpha_index, target_indices, low) -> (n,) scores``.
 
-    With ``screen`` the search runs on bf16 products (``low``), then :func:`_rescore_ties` redoes exactly
-    every score that could decide a target's alpha. Returns the scores (n_alphas, t), the number of scores
-    computed and the number computed exactly after screening.
+    With ``screen``, a sample of targets first measures the bf16 error (:func:`_measure_screen`); where it
+    predicts more than :data:`SCREEN_WORTH` of the scores redone, the search runs exactly. Otherwise it runs
+    on bf16 products (``low``) and :func:`_rescore_ties` redoes exactly every score that could decide a
+    target's alpha. Returns the scores (n_alphas, t), the number of scores computed, the number computed
+    exactly after screening and whether the batch was screened.
     """
+    measured, n_eval = None, 0
+    if screen and t > 2 * SCREEN_SAMPLE:
+        measured, share = _measure_screen(n_alphas, t, evaluate, relative)
+        n_eval = 2 * measured.exact.size
+        screen = share <= SCREEN_WORTH
+    else:
+        screen = False
     scores = np.full((n_alphas, t), np.nan)
     evaluated = np.zeros((n_alphas, t), bool)
     todo = np.zeros((n_alphas, t), bool)
     todo[_candidate_plan(n_alphas, alpha_search)] = True
-    n_eval = 0
     while todo.any():
         for a in np.flatnonzero(todo.any(1)):
             cols = np.flatnonzero(todo[a])
@@ -417,8 +463,8 @@ def _evaluate_rounds(n_alphas, t, alpha_search, evaluate, screen: bool = False, 
             n_eval += len(cols)
         evaluated |= todo
         todo = _refine(scores, evaluated) if alpha_search != "grid" else np.zeros_like(todo)
-    rescored = _rescore_ties(scores, evaluated, evaluate, relative) if screen else 0
-    return scores, n_eval + rescored, rescored
+    rescored = _rescore_ties(scores, evaluated, evaluate, measured) if screen else 0
+    return scores, n_eval + rescored, rescored, screen
 
 
 def _score_scale(scores: np.ndarray, relative: bool) -> np.ndarray:
@@ -430,28 +476,18 @@ def _score_scale(scores: np.ndarray, relative: bool) -> np.ndarray:
         return np.nan_to_num(np.nanmax(np.abs(scores), axis=0), nan=1.0) + 1e-30
 
 
-def _rescore_ties(scores: np.ndarray, evaluated: np.ndarray, evaluate, relative: bool) -> int:
+def _rescore_ties(scores: np.ndarray, evaluated: np.ndarray, evaluate, measured: _Screen) -> int:
     """Exact scores, in place, where the screened ones could have picked another alpha; returns their count.
 
-    A sample of targets is scored exactly at every evaluated alpha, which measures the bf16 error (in units
-    of :func:`_score_scale`); then every target whose screened scores hold another alpha within
-    :data:`TIE_MARGIN` errors of its best has those alphas scored again exactly.
+    The sample's exact scores replace its screened ones; then every target whose screened scores hold
+    another alpha within :data:`TIE_MARGIN` measured errors of its best has those alphas scored again exactly.
     """
-    n_alphas, t = scores.shape
-    sample = np.unique(np.linspace(0, t - 1, min(t, SCREEN_SAMPLE)).round().astype(int))
-    scale, exact, n = _score_scale(scores, relative), scores[:, sample].copy(), 0
-    for a in np.flatnonzero(evaluated[:, sample].any(1)):
-        rows = np.flatnonzero(evaluated[a, sample])
-        exact[a, rows] = evaluate(a, sample[rows], False)
-        n += len(rows)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        error = np.nanmax(np.abs(scores[:, sample] - exact) / scale[sample], initial=0.0)
-    scores[:, sample] = exact
-    filled = np.where(evaluated, np.nan_to_num(scores, nan=-np.inf), -np.inf)
-    near = evaluated & (filled >= filled.max(0) - TIE_MARGIN * error * scale - 1e-12 * scale)
+    sample = measured.sample
+    scores[:, sample], evaluated[:, sample] = measured.exact, True
+    scale = _score_scale(scores, measured.relative)
+    near = _near_ties(scores, evaluated, TIE_MARGIN * measured.error * scale + 1e-12 * scale)
     near[:, sample] = False
-    near &= near.sum(0) >= 2
+    n = 0
     for a in np.flatnonzero(near.any(1)):
         cols = np.flatnonzero(near[a])
         scores[a, cols] = evaluate(a, cols, False)
@@ -473,6 +509,21 @@ def _selection_kernel(B: Backend, design: Design):
     return design.on(B64).kernel(B64)
 
 
+def _picked(blocks: list, c) -> list:
+    """``[m[:, c] for m in blocks]``, gathering each distinct block once (residual scores share ``U^T Y``)."""
+    if isinstance(c, slice):
+        return blocks
+    gathered = {}
+    for m in blocks:
+        if id(m) not in gathered:
+            gathered[id(m)] = m[:, c]
+    return [gathered[id(m)] for m in blocks]
+
+
+def _screen_extras(screen: bool, n_rescored: int, n_screened: int) -> dict:
+    return {"n_rescored": n_rescored, "n_screened_batches": n_screened} if screen else {}
+
+
 def _run_dual(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):
     cv = _DualCV(B, _selection_kernel(B, design), splits)
     of_residual = scorer.residual is not None
@@ -480,7 +531,7 @@ def _run_dual(B, design, Y, alphas, splits, scorer, screen, alpha_search, target
     t = Y.shape[1]
     all_scores = np.full((len(alphas), t), np.nan)
     dual_weights = B.zeros((design.n_samples, t)) if refit else None
-    n_eval = n_exact = 0
+    n_eval = n_exact = n_screened = 0
     rows_per_target = design.n_samples * (len(splits) + 3)
     for sl in tqdm(list(_target_batches(t, rows_per_target, target_batch)), disable=not progress, desc="ridge"):
         Yt = Y[:, sl]
@@ -492,20 +543,20 @@ def _run_dual(B, design, Y, alphas, splits, scorer, screen, alpha_search, target
 
         def evaluate(a, cols, low):
             c = _cols(B, cols, Yt.shape[1])
-            M = rhs_low if low else rhs
-            return mean_over_folds([fold_scores(B, score, Y_val[i][:, c], cv.apply(i, alphas[a], M[i][:, c], low))
+            M = _picked(rhs_low if low else rhs, c)
+            return mean_over_folds([fold_scores(B, score, Y_val[i][:, c], cv.apply(i, alphas[a], M[i], low))
                                     for i in range(len(splits))])
 
-        scores, ne, nx = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate, screen,
-                                          scorer.relative)
-        n_eval, n_exact = n_eval + ne, n_exact + nx
+        scores, ne, nx, screened = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate,
+                                                    screen, scorer.relative)
+        n_eval, n_exact, n_screened = n_eval + ne, n_exact + nx, n_screened + screened
         all_scores[:, sl] = scores
         if refit:
             W = 1.0 / (cv.d[:, None] + B.asarray(alphas[_select(scores)])[None, :])
             dual_weights[:, sl] = A * W
     dual_coef = FactoredDual(cv.U, dual_weights) if refit else None
     return RidgeCVResult(all_scores, _select(all_scores), dual_coef=dual_coef, n_evaluated=n_eval,
-                         extras={"n_rescored": n_exact} if screen else {})
+                         extras=_screen_extras(screen, n_exact, n_screened))
 
 
 def _run_primal(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):
@@ -517,7 +568,7 @@ def _run_primal(B, design, Y, alphas, splits, scorer, screen, alpha_search, targ
     if refit:
         s_full, V_full = B.eigh(B.astype(cv.G, B.dtype_name))
         s_full = B.clip_nonneg(s_full)
-    n_eval = n_exact = 0
+    n_eval = n_exact = n_screened = 0
     for sl in tqdm(list(_target_batches(t, max(design.n_samples, design.n_features), target_batch)),
                    disable=not progress, desc="ridge"):
         Yt = Y[:, sl]
@@ -532,16 +583,16 @@ def _run_primal(B, design, Y, alphas, splits, scorer, screen, alpha_search, targ
                                                 cv.predictions(i, alphas[a], M[i][:, c], low))
                                     for i in range(len(splits))])
 
-        scores, ne, nx = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate, screen,
-                                          scorer.relative)
-        n_eval, n_exact = n_eval + ne, n_exact + nx
+        scores, ne, nx, screened = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate,
+                                                    screen, scorer.relative)
+        n_eval, n_exact, n_screened = n_eval + ne, n_exact + nx, n_screened + screened
         all_scores[:, sl] = scores
         if refit:
             best = _select(scores)
             W = 1.0 / (s_full[:, None] + B.asarray(alphas[best])[None, :])
             coef[:, sl] = V_full @ ((V_full.T @ XtY) * W)
     return RidgeCVResult(all_scores, _select(all_scores), coef=coef, n_evaluated=n_eval,
-                         extras={"n_rescored": n_exact} if screen else {})
+                         extras=_screen_extras(screen, n_exact, n_screened))
 
 
 def _run_general(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):

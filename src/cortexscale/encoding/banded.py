@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ._backend import get_backend
 from ._base import EncodingEstimator
-from ._solvers import ridge_cv_scores, solve_ridge
+from ._solvers import ridge_cv
 from ._validation import constant_columns
 
 __all__ = ["BandedRidgeCV", "band_ratio_candidates", "delayed_band_columns"]
@@ -146,6 +146,18 @@ def _check_partition(cols: list[np.ndarray], n_features: int) -> None:
         raise ValueError(f"column {twice[0]} of X is in bands {owners}; each column belongs to exactly one band")
 
 
+def _scaled_weights(res, targets: np.ndarray) -> np.ndarray:
+    """Weights (n_scaled_features, len(targets)) float64 on a candidate's scaled design, from its
+    :func:`~cortexscale.encoding._solvers.ridge_cv` result (primal weights or factored dual ones)."""
+    B = res.extras["backend"]
+    cols = B.asarray(targets, dtype="int64") if B.name == "torch" else targets
+    if res.coef is not None:
+        W = res.coef[:, cols]
+    else:
+        W = res.extras["design"].rmatmul(B, res.dual_coef.basis @ res.dual_coef.weights[:, cols])
+    return B.to_numpy(W).astype(np.float64)
+
+
 def _squeeze_target(a: np.ndarray, first: bool) -> np.ndarray:
     """Drop the target axis (the first for ``coef_``, else the last) after a 1-D ``y``."""
     return a[0] if first else a[..., 0]
@@ -171,9 +183,11 @@ class BandedRidgeCV(EncodingEstimator):
         mass near the corners and edges, 1 spreads it uniformly).
     grid : array (n_candidates, n_bands) or None
         Explicit band ratios to try (rows are normalised to sum to one).
-    cv, scoring, fit_intercept, backend, dtype
-        As in :class:`~cortexscale.encoding.RidgeCV` (``dtype`` default "fp32"; its
-        spelling is kept as given and resolved in ``fit``).
+    cv, scoring, fit_intercept, backend, dtype, select_precision
+        As in :class:`~cortexscale.encoding.RidgeCV` (``dtype`` default "fp32",
+        ``select_precision`` default "fp32"; spellings are kept as given and resolved in
+        ``fit``). With "bf16" each candidate's alphas are screened in bf16 where a sample of
+        targets predicts it pays; the choice between candidates uses the resulting scores.
     random_state : int, RandomState or None
         Seeds the Dirichlet draws.
     progress : bool
@@ -224,6 +238,7 @@ class BandedRidgeCV(EncodingEstimator):
         fit_intercept=True,
         backend="auto",
         dtype="fp32",
+        select_precision="fp32",
         random_state=None,
         progress=True,
     ):
@@ -237,6 +252,7 @@ class BandedRidgeCV(EncodingEstimator):
         self.fit_intercept = fit_intercept
         self.backend = backend
         self.dtype = dtype
+        self.select_precision = select_precision
         self.random_state = random_state
         self.progress = progress
 
@@ -246,7 +262,7 @@ class BandedRidgeCV(EncodingEstimator):
         X: (n_samples, n_features); y: (n_samples,) or (n_samples, n_targets);
         groups: (n_samples,) run labels, or run_lengths: (n_runs,), for ``cv="runs"`` or group splitters.
         """
-        alphas, scoring, dtype = self._alphas(), self._scoring(), self._dtype()
+        alphas, scoring, dtype, select = self._alphas(), self._scoring(), self._dtype(), self._select_precision()
         X, Y, y_1d = self._validate_fit_data(X, y)
         self.bands_ = _band_columns(self.bands, X.shape[1])
         n_bands = len(self.bands_)
@@ -259,8 +275,7 @@ class BandedRidgeCV(EncodingEstimator):
         x_mean, y_mean = self._means(X, Y)
         Xc, Yc = X - x_mean, Y - y_mean
         backend = get_backend(self.backend, dtype)
-        cand, alpha_idx = self._search(Xc, Yc, alphas, splits, backend, const, scoring)
-        coef = self._refit(Xc, Yc, alphas, cand, alpha_idx, backend)
+        cand, alpha_idx, coef = self._search(Xc, Yc, alphas, splits, backend, const, scoring, select)
         self._set_results(coef, x_mean, y_mean, alphas, cand, alpha_idx, y_1d=y_1d)
         self._warn_saturation(alpha_idx, const, alphas)
         self._warn_single_band(cand, const)
@@ -278,39 +293,37 @@ class BandedRidgeCV(EncodingEstimator):
         scale = np.concatenate([np.full(self.bands_[b].size, np.sqrt(gamma[b])) for b in used])
         return cols, scale, np.asarray(Xc[:, cols] * scale, dtype=self._dtype())
 
-    def _search(self, Xc, Yc, alphas, splits, backend, const, scoring):
-        """Per target, the best candidate and alpha index: two (n_targets,) int arrays.
+    def _search(self, Xc, Yc, alphas, splits, backend, const, scoring, select_precision):
+        """Per target, the best candidate and alpha index, two (n_targets,) int arrays, and the weights of
+        that pair on the unscaled features, (n_features, n_targets).
 
-        Constant targets (``const``, (n_targets,) bool) score NaN and keep the first pair.
+        Each candidate's cross-validation also refits every target at its best alpha from the same
+        decomposition; a target keeps the weights of the candidate that wins it, so no candidate is
+        decomposed twice. Constant targets (``const``, (n_targets,) bool) score NaN, keep the first pair
+        and zero weights.
         """
         n_targets = Yc.shape[1]
         best = np.full(n_targets, -np.inf)
         cand = np.zeros(n_targets, dtype=np.intp)
         alpha_idx = np.zeros(n_targets, dtype=np.intp)
+        coef = np.zeros((Xc.shape[1], n_targets))
         self.cv_scores_ = np.full((len(self.candidates_), n_targets), np.nan)
         Ys = np.asarray(Yc, dtype=backend.dtype_name)
         for c, gamma in enumerate(tqdm(self.candidates_, disable=not self.progress, desc="banded ridge")):
-            _, _, Xs = self._scaled(Xc, gamma)
-            scores = ridge_cv_scores(Xs, Ys, alphas, splits, scoring=scoring, backend=backend, fit_intercept=False)
-            filled = np.where(np.isnan(scores) | const, -np.inf, scores)
+            cols, scale, Xs = self._scaled(Xc, gamma)
+            res = ridge_cv(Xs, Ys, alphas, splits, scoring=scoring, backend=backend, fit_intercept=False,
+                           select_precision=select_precision)
+            filled = np.where(np.isnan(res.cv_scores) | const, -np.inf, res.cv_scores)
             top = filled.argmax(0)
             top_score = filled[top, np.arange(n_targets)]
             self.cv_scores_[c] = np.where(np.isfinite(top_score), top_score, np.nan)
-            better = top_score > best
+            better = np.flatnonzero(top_score > best)
             best[better], cand[better], alpha_idx[better] = top_score[better], c, top[better]
+            if better.size:
+                coef[:, better] = 0.0
+                coef[np.ix_(cols, better)] = scale[:, None] * _scaled_weights(res, better)
         self.best_score_ = np.where(np.isfinite(best), best, np.nan)
-        return cand, alpha_idx
-
-    def _refit(self, Xc, Yc, alphas, cand, alpha_idx, backend) -> np.ndarray:
-        """Weights on the unscaled features, (n_features, n_targets); targets sharing a ratio share one solve."""
-        coef = np.zeros((Xc.shape[1], Yc.shape[1]))
-        for c in np.unique(cand):
-            targets = np.flatnonzero(cand == c)
-            cols, scale, Xs = self._scaled(Xc, self.candidates_[c])
-            Ys = np.asarray(Yc[:, targets], dtype=backend.dtype_name)
-            W = solve_ridge(Xs, Ys, alphas[alpha_idx[targets]], backend=backend)
-            coef[np.ix_(cols, targets)] = scale[:, None] * backend.to_numpy(W).astype(np.float64)
-        return coef
+        return cand, alpha_idx, coef
 
     def _set_results(self, coef, x_mean, y_mean, alphas, cand, alpha_idx, y_1d: bool):
         gamma = self.candidates_[cand].T

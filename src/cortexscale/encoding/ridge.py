@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ..runtime import resolve_precision
 from ._base import DEFAULT_ALPHAS, EncodingEstimator, groups_from
 from ._solvers import ridge_cv
 from ._validation import constant_columns
@@ -65,13 +64,16 @@ class RidgeCV(EncodingEstimator):
     alpha_search : {"grid", "coarse_to_fine"}, default "grid"
         "coarse_to_fine" scores every third alpha, then walks each target to its
         local optimum; about half the work, same alpha for nearly all targets.
-    select_precision : {"fp32", "bf16", "auto"}, default "fp32"
-        "bf16" screens every alpha with bf16 products (torch only), measures their error on a
-        sample of targets scored both ways, and scores again in ``dtype`` every alpha within a
-        few errors of a target's best, so the chosen alphas are those of an all-``dtype`` search
-        except where two alphas tie to within rounding. "fp32" scores everything in ``dtype``.
-        "auto" is "bf16" where bf16 products are fast (CUDA of compute capability 8+, a CPU
-        with AVX512-BF16 or AMX), else "fp32". Spellings as for ``dtype`` ("bfloat16", ...).
+    select_precision : {"fp32", "bf16", "auto"}, default "auto"
+        "bf16" first scores a sample of each batch's targets at every alpha both ways (torch
+        only). Where the sample predicts that the screen pays, it screens every alpha with bf16
+        products and scores again in ``dtype`` every alpha within a few measured errors of a
+        target's best, so the chosen alphas are those of an all-``dtype`` search except where two
+        alphas tie to within rounding; elsewhere (smooth, collinear designs, whose best alphas
+        nearly tie) the batch is scored in ``dtype``. "fp32" scores everything in ``dtype``.
+        "auto" is "bf16" where bf16 products are fast (torch on CUDA of compute capability 8+,
+        or a CPU with AVX512-BF16 or AMX) and the fit is float32, else "fp32". Batches of at most
+        128 targets are never screened. Spellings as for ``dtype`` ("bfloat16", ...).
     target_batch : int or None
         Targets per batch; None bounds each (n_samples, batch) block near 256 MB.
     progress : bool, default False
@@ -85,7 +87,9 @@ class RidgeCV(EncodingEstimator):
     coef_ : ndarray of shape (n_targets, n_features), or (n_features,) for 1-D y.
     intercept_ : ndarray of shape (n_targets,), or float for 1-D y.
     method_ : str, the algorithm used.
-    screened_ : bool, whether the alphas were screened in bf16 (``select_precision``).
+    screened_ : bool, whether any batch of targets was screened in bf16: ``select_precision`` asks for it,
+        there are more than 128 targets in the batch and a sample of them predicts the screen pays
+        (at most 35% of the scores redone exactly; see ``_solvers.SCREEN_WORTH``).
     n_rescored_ : int, (alpha, target) scores computed again exactly after screening.
     n_saturated_ : tuple (at smallest alpha, at largest alpha), counts of targets.
     """
@@ -104,7 +108,7 @@ class RidgeCV(EncodingEstimator):
         dtype="fp32",
         method="auto",
         alpha_search="grid",
-        select_precision="fp32",
+        select_precision="auto",
         target_batch=None,
         progress=False,
     ):
@@ -134,12 +138,6 @@ class RidgeCV(EncodingEstimator):
             progress=self.progress,
         )  # fmt: skip
 
-    def _select_precision(self) -> str:
-        """"auto", "fp32" or "bf16" from any spelling; raises naming the parameter."""
-        if isinstance(self.select_precision, str) and self.select_precision.strip().lower() == "auto":
-            return "auto"
-        return resolve_precision(self.select_precision, ("fp32", "bf16"), "select_precision")
-
     def fit(self, X, y, groups=None, run_lengths=None):
         """Fit.
 
@@ -164,7 +162,7 @@ class RidgeCV(EncodingEstimator):
         self.best_score_ = np.take_along_axis(scores, best[None], 0)[0]
         self.method_ = res.method
         self.n_rescored_ = int(res.extras.get("n_rescored", 0))
-        self.screened_ = "n_rescored" in res.extras
+        self.screened_ = res.extras.get("n_screened_batches", 0) > 0
         self._store_solution(res)
         self._warn_saturation(best, const, alphas)
         return self
