@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cortexscale.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED, EXIT_UNEXPECTED, app
 from cortexscale.study import StudyFolder
-from study_fixtures import toy_study
+from study_fixtures import toy_study, write_tiny_lm
 
 runner = CliRunner()
 
@@ -117,3 +117,45 @@ def test_python_dash_m_runs_the_same_command():
     result = subprocess.run([sys.executable, "-m", "cortexscale", "datasets"], capture_output=True, text=True)
     assert result.returncode == 0 and {"alice", "bids", "generic", "huth"} <= {
         line.split()[0] for line in result.stdout.splitlines()}
+
+
+@pytest.fixture(scope="module")
+def fmri_sweep(tmp_path_factory):
+    """Three tiny LMs of 1, 2 and 3 layers, each fitted at 20, 40 and all 80 training TRs."""
+    root = tmp_path_factory.mktemp("fmri-sweep")
+    models = [{"family": "pretrained", "name": f"lm{k}", "source": str(write_tiny_lm(root / f"lm{k}", k, seed=k)),
+               "context": [8, 16], "layers": [k]} for k in (1, 2, 3)]
+    study = toy_study(root, models=models, fmri={"unit": "trs", "sizes": [20, 40, "all"]})
+    result = runner.invoke(app, ["run", str(study), "--out", str(root / "out"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return root / "out"
+
+
+def test_fit_prints_a_joint_law_over_model_size_and_fmri_data_and_what_buys_more(fmri_sweep):
+    result = runner.invoke(app, ["fit", str(fmri_sweep), "--law", "joint", "--axes", "params,fmri",
+                                 "--n-boot", "30"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "joint law of 'r': 1 − ŝ = E + A·N^−α + C·M^−γ  [N = 'params', M = 'n_train_trs']"
+    assert lines[1].startswith("27 rows (9 points × 'subject'); 30 bootstrap resamples")
+    assert [line.split()[0] for line in lines[2:9]] == ["E", "A", "alpha", "C", "gamma", "gain_per_decade_params",
+                                                        "gain_per_decade_fmri"]
+    head = next(i for i, line in enumerate(lines) if line.startswith("what buys more"))
+    assert "fmri = 80" in lines[head]
+    levers = [line.split(maxsplit=1) for line in lines[head + 1:]]
+    assert [(factor, lever.split("   ")[0].strip()) for factor, lever in levers] == [
+        (f, name) for f in ("2x", "10x") for name in ("model size", "fMRI data", "model size − fMRI data")]
+
+
+def test_fit_single_axis_and_bad_axes(fmri_sweep):
+    loglinear = runner.invoke(app, ["fit", str(fmri_sweep), "--law", "loglinear", "--n-boot", "10"])
+    assert loglinear.exit_code == 0 and loglinear.output.startswith("loglinear law of 'r': ŝ = intercept + slope·log10 N")
+    assert "what buys more" not in loglinear.output
+    power = runner.invoke(app, ["fit", str(fmri_sweep), "--law", "power"])  # 3 models, 3 parameters
+    assert power.exit_code == EXIT_BAD_INPUT and "needs at least 4 distinct points of (params)" in power.output
+    for axes in ("params", "params,volume", "params,params", "params,data,fmri,data"):
+        bad = runner.invoke(app, ["fit", str(fmri_sweep), "--law", "joint", "--axes", axes])
+        assert bad.exit_code == EXIT_BAD_INPUT and "--axes takes two or three of params, data, fmri" in bad.output
+    untrained = runner.invoke(app, ["fit", str(fmri_sweep), "--law", "joint", "--n-boot", "0"])
+    assert untrained.exit_code == EXIT_BAD_INPUT
+    assert untrained.output.startswith(f"error: cannot fit the joint law to {fmri_sweep}: ")

@@ -77,3 +77,7 @@ def test_readme_examples_run_in_order(workdir, monkeypatch):
     assert speech["X"].shape == (362, 32) and np.abs(speech["X"][:3]).sum() > 0
     assert video["per_frame"][8].shape == (64, 192)
     assert video["per_clip"][3].shape == (4, 255)
+    levers = next(n["levers"] for n in results if "levers" in n)
+    assert len(levers) == 6 and (levers["low"] <= levers["gain"]).all() and (levers["gain"] <= levers["high"]).all()
+    fmri = levers[levers["lever"] == "fMRI data"]
+    assert (fmri["gain"] > 0).all() and fmri["gain"].is_monotonic_increasing

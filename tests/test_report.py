@@ -30,20 +30,22 @@ def chromium() -> str:
 
 
 def synthetic_study(folder, seed=0):
-    """A study folder whose results follow a known joint law over 5 sizes x 3 data sizes, with a worse layer,
-    two fMRI sizes and an fp32/bf16 pair at every size."""
-    base = make_scaling_table(params=(1e4, 3e4, 1e5, 3e5, 1e6), data=(1e3, 1e4, 1e5), subjects=4, targets=8,
-                              noise=0.02, E=0.5, A=3.0, alpha=0.3, B=4.0, beta=0.35, seed=seed)
+    """A study folder whose results follow a known joint law over 5 sizes x 3 data sizes x 3 fMRI sizes
+    (γ = 0.5; E = 0.5 at the largest fMRI size), with a worse layer and an fp32/bf16 pair at every size."""
+    base = make_scaling_table(params=(1e4, 3e4, 1e5, 3e5, 1e6), data=(1e3, 1e4, 1e5), fmri=(100, 200, 400),
+                              subjects=4, targets=8, noise=0.02, E=0.4, A=3.0, alpha=0.3, B=4.0, beta=0.35, C=2.0,
+                              gamma=0.5, seed=seed)
     hidden = {p: h for p, h in zip(sorted(base["params"].unique()), (16, 32, 64, 128, 256))}
     base = base.assign(hidden=base["params"].map(hidden), frames=base["train_data"].astype(int), precision="fp32")
     bf16 = base[base["train_data"] == base["train_data"].max()].assign(
         precision="bf16", r=lambda t: t["r"] - 0.003)
     rows = []
     for layer, shift in ((1, -0.05), (2, 0.0)):
-        for size, scale in ((100, 0.8), (200, 1.0)):
-            part = pd.concat([base, bf16]).assign(layer=layer, n_train_trs=size, fmri_size=str(size))
-            part["r"] = part["r"] * scale + shift
-            rows.append(part)
+        part = pd.concat([base, bf16]).assign(layer=layer)
+        part["n_train_trs"] = part["n_train_trs"].astype(int)
+        part["fmri_size"] = part["n_train_trs"].astype(str)
+        part["r"] = part["r"] + shift
+        rows.append(part)
     results = pd.concat(rows, ignore_index=True)
     results = results.assign(
         dataset="sim", evaluation="test-runs", family="videogpt", fmri_unit="trs", model="gpt",
@@ -165,6 +167,20 @@ def test_the_report_recovers_the_law_and_the_frontier(report):
     assert "extrapolates best" in html
 
 
+def test_the_report_fits_fmri_data_as_a_third_axis_and_says_what_buys_more(report):
+    html = report.read_text()
+    assert "fMRI training data in the joint law: what buys more" in html
+    tables = html_tables(html)
+    law = next(t for t in tables if list(t.columns[:2]) == ["parameter", "value"] and "gamma" in set(t["parameter"]))
+    gamma = law.set_index("parameter").loc["gamma"]
+    assert gamma["low"] <= gamma["value"] <= gamma["high"] and abs(gamma["value"] - 0.5) < 0.15
+    levers = next(t for t in tables if "lever" in t.columns)
+    assert set(levers["lever"]) == {"model compute", "fMRI data", "model compute − fMRI data"}
+    assert set(levers["factor"]) == {2, 10} and (levers["low"] <= levers["high"]).all()
+    check = next(t for t in tables if "held_out" in t.columns and set(t["held_out"]) == {"fmri"})
+    assert len(check) == 3
+
+
 def test_a_failing_figure_shows_its_error_and_the_rest_is_written(tmp_path, monkeypatch):
     folder = synthetic_study(tmp_path / "study")
 
@@ -222,7 +238,7 @@ def test_an_axis_the_report_has_never_heard_of_is_kept_apart_and_compared(tmp_pa
     for law, again in zip(laws, dropout_laws):
         pd.testing.assert_frame_equal(law, again)
     tables = html_tables(html)
-    effects = next(t for t in tables if "factor" in t.columns).set_index("factor")
+    effects = next(t for t in tables if {"factor", "baseline"} <= set(t.columns)).set_index("factor")
     assert float(effects.loc["dropout", "baseline"]) == 0 and float(effects.loc["dropout", "level"]) == 0.1
     assert effects.loc["dropout", "effect"] == pytest.approx(-0.02, abs=1e-3)
     overview = tables[0]

@@ -60,12 +60,12 @@ def test_a_single_axis_check_skips_the_joint_law():
     table = make_scaling_table(np.logspace(5, 9, 6), (1e8,), seed=0, **TRUTH)
     check = extrapolation_check(table, score="r", params="params", groups="subject")
     assert list(check["held_out"]) == ["params"] * 3
-    assert check.loc[check["law"] == "joint", "note"].item() == "the joint law needs params= and data="
+    assert check.loc[check["law"] == "joint", "note"].item() == "the joint law needs two of params=, data= and fmri="
     assert check.loc[check["law"] == "loglinear", "abs_error"].item() > 0
 
 
 def test_bad_arguments_are_named(study):
-    with pytest.raises(ValueError, match="pass params= and/or data="):
+    with pytest.raises(ValueError, match="pass params=, data= and/or fmri="):
         extrapolation_check(study, score="r")
     with pytest.raises(ValueError, match=r"unknown laws \['cubic'\]"):
         extrapolation_check(study, score="r", params="params", laws=("cubic",))

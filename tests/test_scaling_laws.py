@@ -215,7 +215,7 @@ def test_too_few_points_is_an_error_naming_what_is_missing():
     ({"score": "r", "params": "params", "data": "train_data", "compute": "flops"}, r"compute='flops'"),
     ({"score": "mean_r", "params": "params", "law": "power"}, r"score='mean_r'"),
     ({"score": "r", "params": "params", "data": "train_data", "groups": "sub"}, r"groups='sub'"),
-    ({"score": "r", "params": "params"}, r"joint law needs both params= and data="),
+    ({"score": "r", "params": "params"}, r"joint law needs two or three of params=, data= and fmri="),
     ({"score": "r", "params": "params", "data": "train_data", "law": "power"}, r"exactly one of"),
     ({"score": "r", "params": "params", "law": "cubic"}, r"unknown law 'cubic'"),
     ({"score": "r", "params": "params", "law": "power", "n_boot": -1}, r"n_boot must be"),

@@ -179,31 +179,64 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
                                                     "train_data or train_flops."),
         score: str = typer.Option("r", "--score", help="Per-target score column: r or normalised_r."),
         model: str = typer.Option(None, "--model", help="Only the rows of this model name."),
+        axes: str = typer.Option("params,data", "--axes", help="Axes of the joint law: two or three of params, "
+                                                               "data (training data), fmri (fMRI training TRs)."),
         n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples.")):
-    """Fit a scaling law to a study's results (each model at its best layer and largest fMRI size) and print it.
+    """Fit a scaling law to a study's results (each model at its best layer and largest fMRI size, or at every
+    fMRI size for a joint law with the fmri axis) and print it; with the fmri axis, also what buys more score:
+    2x and 10x model compute or fMRI data.
 
-    Example: cortexscale fit outputs/videogpt-scaling --law joint
+    Example: cortexscale fit outputs/videogpt-scaling --law joint --axes params,data,fmri
     """
     from .errors import InputError
     from .report import model_points
-    from .scaling import fit_law
+    from .scaling import fit_law, what_buys_more
     from .study import read_results
 
-    table = model_points(_guarded(read_results, study_dir))
+    joint = _joint_axes(axes) if law == "joint" else {}
+    table = model_points(_guarded(read_results, study_dir), every_fmri="fmri" in joint)
     if model is not None:
         table = table[table["model"] == model]
     roles = {"params": "params", "params_non_embedding": "params", "train_data": "data", "train_flops": "compute"}
     if x not in roles:
         _fail(InputError(f"--x must be one of {sorted(roles)}, got {x!r}"), EXIT_BAD_INPUT)
-    axes = {"params": "params", "data": "train_data", "compute": "train_flops"} if law == "joint" else {roles[x]: x}
+    if law == "joint" and {"params", "data"} <= set(joint):
+        joint["compute"] = "train_flops"
+    columns = joint if law == "joint" else {roles[x]: x}
 
     def fitted():
         try:
-            return fit_law(table, score=score, law=law, n_boot=n_boot, groups="subject", progress=False, **axes)
+            return fit_law(table, score=score, law=law, n_boot=n_boot, groups="subject", progress=False, **columns)
         except ValueError as err:  # a law the study's results cannot support, or a bad option of this command
             raise InputError(f"cannot fit the {law} law to {study_dir}: {err}") from err
 
-    typer.echo(_guarded(fitted).summary())
+    result = _guarded(fitted)
+    typer.echo(result.summary())
+    if "fmri" in joint and "params" in joint:
+        typer.echo(_levers_text(what_buys_more(result), result.best))
+
+
+JOINT_COLUMNS = {"params": "params", "data": "train_data", "fmri": "n_train_trs"}
+"""``cortexscale fit --axes`` names → results columns."""
+
+
+def _joint_axes(axes: str) -> dict[str, str]:
+    from .errors import InputError
+
+    names = [a.strip() for a in axes.split(",") if a.strip()]
+    unknown = [a for a in names if a not in JOINT_COLUMNS]
+    if unknown or len(set(names)) != len(names) or not 2 <= len(names) <= 3:
+        _fail(InputError(f"--axes takes two or three of {', '.join(JOINT_COLUMNS)} (comma-separated), got "
+                         f"{axes!r}"), EXIT_BAD_INPUT)
+    return {name: JOINT_COLUMNS[name] for name in JOINT_COLUMNS if name in names}
+
+
+def _levers_text(levers, best: dict) -> str:
+    at = ", ".join(f"{k} = {v:.4g}" for k, v in best.items())
+    lines = [f"what buys more, from the best measured point ({at}); gains in score with 95% intervals:"]
+    for row in levers.itertuples():
+        lines.append(f"  {row.factor:>4g}x {row.lever:<28} {row.gain:+.4f}   [{row.low:+.4f}, {row.high:+.4f}]")
+    return "\n".join(lines)
 
 
 @app.command()

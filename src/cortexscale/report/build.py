@@ -83,9 +83,10 @@ def _sets_size(points: pd.DataFrame, column: str) -> bool:
     return len(pairs) > 1
 
 
-def model_points(results: pd.DataFrame) -> pd.DataFrame:
-    """Per-target rows of every feature model at its best layer and each subject's largest fMRI size."""
-    top = figures.largest_fmri(results)
+def model_points(results: pd.DataFrame, every_fmri: bool = False) -> pd.DataFrame:
+    """Per-target rows of every feature model at its best layer and each subject's largest fMRI size (or, with
+    ``every_fmri``, at every fMRI size: the layer is still the best at the largest)."""
+    top = results if every_fmri else figures.largest_fmri(results)
     return top.merge(figures.best_layers(results, SCORE), on=[*figures.model_keys(results), "layer"], how="inner")
 
 
@@ -182,6 +183,47 @@ def _frontier(section: Section, name: str, rows: pd.DataFrame, n_boot: int, seed
     exponents = _guard(section, f"{name}: frontier exponents", lambda: frontier_exponents(fit))
     if exponents is not None:
         section.table(exponents.reset_index())
+
+
+def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
+    from ..scaling import extrapolation_check, what_buys_more
+
+    section = page.section("fMRI training data in the joint law: what buys more")
+    section.text("The joint law with the fMRI training amount M (TRs) as a third axis, 1 − ŝ = E + A·N^−α "
+                 "[+ B·D^−β] + C·M^−γ, fitted to every fMRI size of each model at its best layer. From the best "
+                 "measured point it predicts the gain of 2× and 10× model compute (spent at the compute-optimal "
+                 "split; 2× and 10× parameters where the models' training data is not swept) against 2× and 10× "
+                 "fMRI data, with 95% bootstrap intervals over subjects and targets: the choice between GPU "
+                 "hours and scanner hours. The extrapolation check holds out the largest fMRI size.")
+    found = False
+    for name, ladder in ladders(every).items():
+        rows = reference(ladder, at_most_data=False)
+        if rows["params"].nunique() < 2 or rows["n_train_trs"].nunique() < 2:
+            continue
+        found = True
+        axes = {"params": "params", "fmri": "n_train_trs"}
+        if "train_data" in rows and rows["train_data"].notna().all() and rows["train_data"].nunique() > 1:
+            axes = {"params": "params", "data": "train_data", "fmri": "n_train_trs", "compute": "train_flops"}
+        fit = _guard(section, f"{name}: joint law with fMRI data", lambda r=rows, a=axes: _fit(
+            r, "joint", n_boot=n_boot, seed=seed, **a))
+        if fit is None:
+            continue
+        section.table(_fit_table(fit))
+        keys = [c for c in ("params", "train_data", "n_train_trs") if c in rows]
+        per_subject = rows.groupby(["subject", *keys], dropna=False)[SCORE].mean().reset_index()
+        section.figure(lambda d=per_subject, f=fit: figures.fmri_law_plot(d, f, SCORE),
+                       f"{name}: r against fMRI training data, per model size, with the joint law")
+        levers = _guard(section, f"{name}: what buys more", lambda f=fit: what_buys_more(f))
+        if levers is not None:
+            section.table(levers)
+        shown = {k: v for k, v in axes.items() if k != "compute"}
+        check = _guard(section, f"{name}: extrapolation in fMRI data", lambda r=rows, a=shown: extrapolation_check(
+            r, score=SCORE, groups="subject", hold_out=["fmri"], **a))
+        if check is not None:
+            section.table(check)
+    if not found:
+        section.note("No family of this study has two or more model sizes fitted at two or more fMRI sizes, so "
+                     "there is no law of fMRI data to fit.")
 
 
 def _extrapolation(page: Page, points: pd.DataFrame) -> None:
@@ -421,6 +463,7 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _model_scaling(page, points, n_boot, seed)
         _joint(page, points, n_boot, seed)
         _extrapolation(page, points)
+        _fmri_law(page, model_points(results, every_fmri=True), n_boot, seed)
         _effects(page, points, n_boot, seed)
         _precision(page, results, points, folder)
         _spaces(page, results, study.get("scoring", {}).get("rois") or {}, n_boot, seed)

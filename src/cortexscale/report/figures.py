@@ -155,6 +155,33 @@ def scaling_curves(points: pd.DataFrame, x: str, score: str, fit=None, xlabel: s
     return fig
 
 
+def fmri_law_plot(points: pd.DataFrame, fit, score: str = "r"):
+    """Score against the fMRI training amount M, one colour per model size (a sequential map): the mean over
+    subjects of the measured scores (markers) and the joint law at that size (lines; at the largest training
+    data for a law with that axis). ``points``: one row per (model, subject, M) with columns ``params``,
+    ``n_train_trs``, ``score`` and, where the law has it, ``train_data``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    cmap = plt.get_cmap("viridis")
+    sizes = sorted(points["params"].unique())
+    data = points["train_data"].max() if "data" in fit.axes else None
+    grid = np.geomspace(points["n_train_trs"].min(), points["n_train_trs"].max() * 2, 60)
+    for i, size in enumerate(sizes):
+        colour = cmap(i / max(1, len(sizes) - 1) * 0.9)
+        part = points[points["params"] == size]
+        if data is not None:
+            part = part[part["train_data"] == data]
+        mean = part.groupby("n_train_trs")[score].mean()
+        ax.plot(mean.index, mean.values, "o", ms=4, color=colour, label=f"N = {size:.3g}")
+        extra = {"data": data} if data is not None else {}
+        ax.plot(grid, fit.predict(params=size, fmri=grid, **extra), color=colour, lw=1.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("fMRI training data M (TRs)")
+    ax.set_ylabel(f"{score.replace('_', ' ')} (mean over subjects)")
+    _legend(ax)
+    return fig
+
+
 def frontier_plot(grid: pd.DataFrame, optimal: pd.DataFrame):
     """Iso-FLOP curves (predicted score against parameters at fixed compute) and the compute-optimal frontier.
 

@@ -31,7 +31,9 @@ projected-gradient tolerance long before the optimum (Besiroglu et al. 2024). ``
 only so that tests can show it.
 
 Starts: every point of a grid (:func:`start_grid`) is scored in one vectorised pass; L-BFGS-B runs from the
-best ``n_refine`` of them (and from a warm start when one is given) and the lowest loss is kept.
+best ``n_refine`` of them (and from a warm start when one is given) and the lowest loss is kept. A bootstrap
+screens only the grid's best starts on the full data (:func:`best_starts`): the grid grows 12-fold with each
+axis (6912 starts for three), and a resample's optimum lies near the full data's.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
     "huber",
     "lse_objective",
     "predict_scores",
+    "best_starts",
     "raw_from_theta",
     "single_threaded_blas",
     "start_grid",
@@ -169,6 +172,12 @@ def _screen(starts: np.ndarray, x, y, w, delta) -> np.ndarray:
     chunk = max(1, _SCREEN_FLOATS // (x.size + x.shape[1]))
     return np.concatenate([lse_objective(starts[i : i + chunk], x, y, w, delta)[0]
                            for i in range(0, len(starts), chunk)])
+
+
+def best_starts(x: np.ndarray, y: np.ndarray, w: np.ndarray, delta: float, k: int) -> np.ndarray:
+    """The ``k`` starts (k, 2m+1) of :func:`start_grid` of lowest loss on data x (m, n), y (n,), w (n,)."""
+    starts = start_grid(np.exp(y), x.shape[0])
+    return starts[np.argsort(_screen(starts, x, y, w, delta), kind="stable")[:k]]
 
 
 def _lbfgsb(theta0: np.ndarray, x, y, w, delta: float, scale: float) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Laws (see :mod:`cortexscale.scaling._fits` for the fitting):
 
-* ``"joint"``: ``1 − ŝ = E + A·N^−α + B·D^−β`` over parameters N and training data D;
+* ``"joint"``: ``1 − ŝ = E + A·N^−α + B·D^−β`` over parameters N and training data D, or over any two or all
+  three of N, D and the fMRI training data M (``+ C·M^−γ``);
 * ``"power"``: ``1 − ŝ = E + A·X^−α`` over one axis X (N, D or compute C);
 * ``"loglinear"``: ``ŝ = intercept + slope·log10 X`` over one axis.
 
@@ -32,20 +33,41 @@ from tqdm.auto import tqdm
 
 from . import _fits
 from ._resample import percentile_interval, resampled_rows
-from ._tables import TARGET, build_panel, check_columns, panel_rows, positive_column
+from ._tables import TARGET, build_panel, check_columns, panel_rows, point_scores, positive_column
 from .compute import ComputeLaw, fit_compute_law
 
-__all__ = ["LAWS", "MISALIGNMENT_FLOOR", "ScalingFit", "fit_law"]
+__all__ = ["JOINT_AXES", "LAWS", "MISALIGNMENT_FLOOR", "ScalingFit", "fit_law", "law_names"]
 
 LAWS = tuple(_fits.LAW_SPECS)
 """Names of the laws :func:`fit_law` fits."""
-ROLES = ("params", "data", "compute")
-SYMBOLS = {"params": "N", "data": "D", "compute": "C"}
+ROLES = ("params", "data", "fmri", "compute")
+SYMBOLS = {"params": "N", "data": "D", "fmri": "M", "compute": "C"}
+JOINT_AXES = ("params", "data", "fmri")
+"""The axes a joint law may take (two or three of them, in this order)."""
+JOINT_TERMS = {"params": ("A", "alpha", "α"), "data": ("B", "beta", "β"), "fmri": ("C", "gamma", "γ")}
+"""Each joint axis' coefficient, exponent and the exponent's symbol."""
 MISALIGNMENT_FLOOR = 1e-2
 """Smallest misalignment ``1 − s`` a saturating law is fitted to."""
 
 _FULL_REFINE = 16
 _BOOT_REFINE = 1
+_BOOT_STARTS = 64
+"""Grid starts a resample screens: the best on the full data."""
+
+
+def law_names(law: str, roles) -> tuple[str, ...]:
+    """Raw parameter names of ``law`` over axes ``roles``: ``E`` then each joint axis' coefficient and exponent
+    (``A, alpha`` for params, ``B, beta`` for data, ``C, gamma`` for fmri)."""
+    if law != "joint":
+        return _fits.LAW_SPECS[law].names
+    return ("E",) + tuple(name for role in roles for name in JOINT_TERMS[role][:2])
+
+
+def law_formula(law: str, roles) -> str:
+    """The law's formula in the symbols of its axes."""
+    if law == "joint":
+        return "1 − ŝ = E + " + " + ".join(f"{JOINT_TERMS[r][0]}·{SYMBOLS[r]}^−{JOINT_TERMS[r][2]}" for r in roles)
+    return _fits.LAW_SPECS[law].formula.replace("X", SYMBOLS[next(iter(roles))])
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,9 +81,10 @@ class ScalingFit:
     score : str
         The score column fitted.
     axes : dict
-        Role (``"params"``, ``"data"``, ``"compute"``) → column, in the law's axis order.
+        Role (``"params"``, ``"data"``, ``"fmri"``, ``"compute"``) → column, in the law's axis order.
     params : dict
-        Parameter name → value, in raw units (``E, A, alpha, B, beta``; ``E, A, alpha``; ``intercept, slope``).
+        Parameter name → value, in raw units (``E, A, alpha, B, beta`` and ``C, gamma`` for an fMRI axis, see
+        :func:`law_names`; ``E, A, alpha``; ``intercept, slope``).
     intervals : dict
         Name → (low, high) percentile interval at :attr:`level`, for every parameter and for each
         ``gain_per_decade_<role>``; (nan, nan) without bootstrap draws.
@@ -75,6 +98,9 @@ class ScalingFit:
         squares of ``s`` (loglinear).
     ranges : dict
         Role → (smallest, largest) value measured.
+    best : dict
+        The measured point of highest score: role → its axis value, and ``"score"`` (its mean score, over
+        groups of the groups' means).
     """
 
     law: str
@@ -91,17 +117,18 @@ class ScalingFit:
     groups: str | None = None
     delta: float = 1e-3
     compute_law: ComputeLaw = ComputeLaw()
+    best: dict = field(default_factory=dict)
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        return _fits.LAW_SPECS[self.law].names
+        return law_names(self.law, tuple(self.axes))
 
     @property
     def gain_per_decade(self) -> dict[str, float]:
         """Role → mean gain in score per decade of that axis over its measured range.
 
         ``(ŝ(hi) − ŝ(lo)) / log10(hi / lo)``; the slope for ``loglinear``; for ``joint`` each axis at any value
-        of the other (the law is additive in them).
+        of the others (the law is additive in them).
         """
         gains = _fits.gains_per_decade(self.law, self._raw(), list(self.ranges.values()))[0]
         return dict(zip(self.axes, map(float, gains)))
@@ -131,16 +158,16 @@ class ScalingFit:
                 raise ValueError(f"{role}= must be positive, got {v[~(v > 0)].ravel()[:3]}")
         return values
 
-    def predict(self, x=None, *, params=None, data=None, compute=None) -> np.ndarray:
+    def predict(self, x=None, *, params=None, data=None, fmri=None, compute=None) -> np.ndarray:
         """Predicted score at the given axis values (arrays broadcast together), e.g. ``fit.predict(params=N,
         data=D)``, or ``fit.predict(X)`` for a single-axis law. Returns the broadcast shape."""
-        values = self._axis_values(x, {"params": params, "data": data, "compute": compute})
+        values = self._axis_values(x, {"params": params, "data": data, "fmri": fmri, "compute": compute})
         return _fits.predict_scores(self.law, self._raw()[None], values)[0]
 
-    def band(self, x=None, level: float | None = None, *, params=None, data=None, compute=None):
+    def band(self, x=None, level: float | None = None, *, params=None, data=None, fmri=None, compute=None):
         """Percentile band (low, high) of the bootstrap predictions at the given axis values (as
         :meth:`predict`), at ``level`` (default :attr:`level`)."""
-        values = self._axis_values(x, {"params": params, "data": data, "compute": compute})
+        values = self._axis_values(x, {"params": params, "data": data, "fmri": fmri, "compute": compute})
         draws = self.boot[~np.isnan(self.boot).any(axis=1)]
         if len(draws) == 0:
             raise ValueError("this fit has no bootstrap draws (n_boot=0 or every resample failed); no band")
@@ -151,8 +178,7 @@ class ScalingFit:
 
     def summary(self) -> str:
         """A few lines: the law, its data, each parameter and gain per decade with its interval, the loss."""
-        spec = _fits.LAW_SPECS[self.law]
-        formula = spec.formula if len(self.axes) == 2 else spec.formula.replace("X", SYMBOLS[next(iter(self.axes))])
+        formula = law_formula(self.law, tuple(self.axes))
         axes = ", ".join(f"{SYMBOLS[r]} = {c!r}" for r, c in self.axes.items())
         rows = f"{self.n_rows} rows ({self.n_points} points" + (f" × {self.groups!r})" if self.groups else ")")
         boot = len(self.boot)
@@ -165,19 +191,25 @@ class ScalingFit:
             lines.append(f"  {name:<24} {value:>12.5g}   [{low:.5g}, {high:.5g}]")
         loss = "residual sum of squares" if self.law == "loglinear" else f"summed Huber loss (δ={self.delta:g})"
         lines.append(f"  {loss}: {self.loss:.6g}")
-        if self.law == "joint":
+        if self.law == "joint" and {"params", "data"} <= set(self.axes):
             lines.append(f"  compute: {self.compute_law}")
         return "\n".join(lines)
 
 
-def _axes(law: str, params, data, compute) -> dict[str, str]:
-    given = {role: column for role, column in zip(ROLES, (params, data, compute)) if column is not None}
+def _axes(law: str, params, data, fmri, compute) -> dict[str, str]:
+    given = {role: column for role, column in zip(ROLES, (params, data, fmri, compute)) if column is not None}
     if law == "joint":
-        if params is None or data is None:
-            raise ValueError("the joint law needs both params= and data= (column names)")
-        if params == data:
-            raise ValueError(f"params= and data= name the same column {params!r}")
-        return {"params": params, "data": data}
+        axes = {role: column for role, column in given.items() if role in JOINT_AXES}
+        if len(axes) < 2:
+            raise ValueError("the joint law needs two or three of params=, data= and fmri= (column names); got "
+                             + (", ".join(f"{r}={c!r}" for r, c in axes.items()) or "none"))
+        columns = list(given.values())
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise ValueError(f"two axes name the same column {repeated[0]!r}")
+        if compute is not None and not {"params", "data"} <= set(axes):
+            raise ValueError("compute= fits C = m·(N·D)^n and needs params= and data= in the joint law")
+        return axes
     if len(given) != 1:
         raise ValueError(f"the {law} law has one axis: pass exactly one of params=, data=, compute= "
                          f"(got {', '.join(f'{r}={c!r}' for r, c in given.items()) or 'none'})")
@@ -196,7 +228,7 @@ def _work_table(table, score, axes, groups) -> pd.DataFrame:
 
 
 def _check_identifiable(law: str, points: pd.DataFrame, axes: dict) -> None:
-    needed = len(_fits.LAW_SPECS[law].names) + 1
+    needed = len(law_names(law, tuple(axes))) + 1
     names = ", ".join(axes.values())
     if len(points) < needed:
         raise ValueError(f"too few points to fit the {law} law: it has {needed - 1} parameters and needs at "
@@ -207,9 +239,10 @@ def _check_identifiable(law: str, points: pd.DataFrame, axes: dict) -> None:
                              f"value, {points[column].iloc[0]!r}")
 
 
-def _enough(law: str, codes: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Which resamples (B,) drew enough distinct points: codes (P, m) per-axis value codes, present (P, B)."""
-    ok = present.sum(axis=0) >= len(_fits.LAW_SPECS[law].names) + 1
+def _enough(n_params: int, codes: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Which resamples (B,) drew enough distinct points for ``n_params`` parameters: codes (P, m) per-axis value
+    codes, present (P, B)."""
+    ok = present.sum(axis=0) >= n_params + 1
     for j in range(codes.shape[1]):
         by_value = np.zeros((codes[:, j].max() + 1, present.shape[1]))
         np.add.at(by_value, codes[:, j], present)
@@ -244,30 +277,35 @@ class _Problem:
         self.x = (logs - self.centres).T[:, self.point_of_row]
         self.codes = np.stack([pd.factorize(panel.points[c])[0] for c in axes.values()], axis=1)
 
-    def fit(self, scores, weights, delta, warm=None) -> tuple[np.ndarray, float]:
-        """Raw parameters (p,) and loss of a fit to rows' scores (R,) with weights (R,)."""
+    def fit(self, scores, weights, delta, warm=None, starts=None) -> tuple[np.ndarray, float]:
+        """Raw parameters (p,) and loss of a fit to rows' scores (R,) with weights (R,); ``warm`` and
+        ``starts`` (rescaled) as :func:`~cortexscale.scaling._fits.fit_lse` takes them."""
         if self.law == "loglinear":
             x10 = self.x[0] / np.log(10.0)
             c, slope, rss = _fits.fit_loglinear(x10, scores[:, None], weights[:, None])
             return np.array([c[0] - slope[0] * self.centres[0] / np.log(10.0), slope[0]]), float(rss[0])
         keep = weights > 0
         result = _fits.fit_lse(self.x[:, keep], _misalignment_logs(scores[keep]), weights[keep], delta=delta,
-                               n_refine=_FULL_REFINE if warm is None else _BOOT_REFINE, warm=warm)
+                               n_refine=_FULL_REFINE if warm is None else _BOOT_REFINE, warm=warm, starts=starts)
         return _fits.raw_from_theta(result.theta, self.centres), result.loss
 
     def boot(self, n_boot: int, rng, by: str, raw: np.ndarray, delta: float, progress: bool) -> np.ndarray:
         """Raw parameters (n_boot, p) refitted on each resample; NaN rows where too few points were drawn."""
         draws = np.full((n_boot, len(raw)), np.nan)
-        warm = None if self.law == "loglinear" else _fits.theta_from_raw(raw, self.centres)
+        warm = starts = None
+        if self.law != "loglinear":
+            warm = _fits.theta_from_raw(raw, self.centres)
+            y = _misalignment_logs(self.scores)
+            starts = _fits.best_starts(self.x, y, np.ones_like(y), delta, _BOOT_STARTS)
         done = 0
         with tqdm(total=n_boot, desc=f"bootstrap ({self.law})", disable=not progress, leave=False) as bar:
             for scores, weights in resampled_rows(self.panel, n_boot, rng, by):
                 weights = np.where(np.isfinite(scores), weights, 0.0)
                 present = np.zeros((len(self.panel.points), weights.shape[1]))
                 np.add.at(present, self.point_of_row, weights > 0)
-                ok = _enough(self.law, self.codes, present)
+                ok = _enough(len(raw), self.codes, present)
                 for b in np.flatnonzero(ok):
-                    draws[done + b] = self.fit(np.nan_to_num(scores[:, b]), weights[:, b], delta, warm)[0]
+                    draws[done + b] = self.fit(np.nan_to_num(scores[:, b]), weights[:, b], delta, warm, starts)[0]
                 done += weights.shape[1]
                 bar.update(weights.shape[1])
         return draws
@@ -291,6 +329,7 @@ def fit_law(
     score: str,
     params: str | None = None,
     data: str | None = None,
+    fmri: str | None = None,
     compute: str | None = None,
     law: str = "joint",
     n_boot: int = 1000,
@@ -308,10 +347,12 @@ def fit_law(
         One row per point, or per (point, subject, target): a study's ``results`` or ``summary`` table.
     score : str
         Column of the score: ``r``, ``normalised_r`` (per-target rows), ``mean_r``, ``max_normalised_r``, ...
-    params, data, compute : str, optional
-        Columns of the axes. ``joint`` takes ``params`` and ``data``, and optionally ``compute`` (measured
-        training FLOPs) to fit ``C = m·(N·D)^n`` for :func:`~cortexscale.scaling.compute_optimal`
-        (else ``C = 6·N·D``). The single-axis laws take exactly one of the three.
+    params, data, fmri, compute : str, optional
+        Columns of the axes: parameters N, training data D, fMRI training data M (TRs or runs, e.g.
+        ``n_train_trs``) and compute C. ``joint`` takes two or three of ``params``, ``data`` and ``fmri``, and
+        with ``params`` and ``data`` optionally ``compute`` (measured training FLOPs) to fit ``C = m·(N·D)^n``
+        for :func:`~cortexscale.scaling.compute_optimal` (else ``C = 6·N·D``). The single-axis laws take
+        exactly one of the four.
     law : {"joint", "power", "loglinear"}
     n_boot : int
         Bootstrap resamples (0 for none); each is refitted from the start grid, warm-started at the fit.
@@ -339,7 +380,7 @@ def fit_law(
     """
     if law not in _fits.LAW_SPECS:
         raise ValueError(f"unknown law {law!r}; choose one of {LAWS}")
-    axes = _axes(law, params, data, compute)
+    axes = _axes(law, params, data, fmri, compute)
     flops = {"compute": compute} if law == "joint" else {}
     check_columns(table, {"score": score, **axes, **flops, "groups": groups})
     if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 0):
@@ -356,7 +397,7 @@ def fit_law(
         draws = problem.boot(n_boot, np.random.default_rng(seed), "units" if groups else "rows", raw, delta,
                              progress)
     ranges = {role: (float(panel.points[c].min()), float(panel.points[c].max())) for role, c in axes.items()}
-    names = _fits.LAW_SPECS[law].names
+    names = law_names(law, tuple(axes))
     compute_law = ComputeLaw()
     if law == "joint" and compute is not None:
         compute_law = fit_compute_law(table, params=params, data=data, compute=compute)
@@ -364,5 +405,13 @@ def fit_law(
         law=law, score=score, axes=axes, params=dict(zip(names, map(float, raw))),
         intervals=_intervals(law, names, np.asarray(raw, dtype=float), draws, ranges, level), boot=draws, n_points=len(panel.points),
         n_rows=len(problem.scores), loss=loss, ranges=ranges, level=level, groups=groups, delta=delta,
-        compute_law=compute_law,
+        compute_law=compute_law, best=_best_point(panel, axes),
     )
+
+
+def _best_point(panel, axes: dict) -> dict:
+    """The measured point of highest score: role → axis value, and its ``"score"``."""
+    scores = point_scores(panel)
+    i = int(np.nanargmax(scores))
+    return {**{role: float(panel.points[column].iloc[i]) for role, column in axes.items()},
+            "score": float(scores[i])}
