@@ -179,6 +179,10 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
                                                     "train_data or train_flops."),
         score: str = typer.Option("r", "--score", help="Per-target score column: r or normalised_r."),
         model: str = typer.Option(None, "--model", help="Only the rows of this model name."),
+        encoding: str = typer.Option(None, "--encoding", help="Only the fits of this encoding entry."),
+        projection: str = typer.Option(None, "--projection", help="Only the fits at this feature count (srp-64, "
+                                                                  "pca-256, none: full width); needed where the "
+                                                                  "study projects."),
         axes: str = typer.Option("params,data", "--axes", help="Axes of the joint law: two or three of params, "
                                                                "data (training data), fmri (fMRI training TRs)."),
         n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples.")):
@@ -195,8 +199,8 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
 
     joint = _joint_axes(axes) if law == "joint" else {}
     table = model_points(_guarded(read_results, study_dir), every_fmri="fmri" in joint)
-    if model is not None:
-        table = table[table["model"] == model]
+    for column, value in (("model", model), ("encoding", encoding), ("projection", projection)):
+        table = _only(table, column, value)
     roles = {"params": "params", "params_non_embedding": "params", "train_data": "data", "train_flops": "compute"}
     if x not in roles:
         _fail(InputError(f"--x must be one of {sorted(roles)}, got {x!r}"), EXIT_BAD_INPUT)
@@ -214,6 +218,22 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
     typer.echo(result.summary())
     if "fmri" in joint and "params" in joint:
         typer.echo(_levers_text(what_buys_more(result), result.best))
+
+
+def _only(table, column: str, value: str | None):
+    """The rows whose ``column`` is ``value``; without a value, all rows, except that fits at several feature
+    counts (``projection``) are never pooled in one law."""
+    from .errors import InputError
+
+    levels = sorted(map(str, table[column].dropna().unique())) if column in table else []
+    if value is None:
+        if column == "projection" and len(levels) > 1:
+            _fail(InputError(f"the results hold fits at several feature counts {levels}; choose one with "
+                             "--projection"), EXIT_BAD_INPUT)
+        return table
+    if value not in levels:
+        _fail(InputError(f"--{column} {value!r} is not in the results; they have {levels}"), EXIT_BAD_INPUT)
+    return table[table[column].astype(str) == value]
 
 
 JOINT_COLUMNS = {"params": "params", "data": "train_data", "fmri": "n_train_trs"}

@@ -17,5 +17,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "ridge": ["DEFAULT_ALPHAS", "RidgeCV", "huth_alphas_to_standard", "standard_alphas_to_huth"],
     "preprocessing": ["groups_to_runs", "runs_to_groups", "trim_runs", "zscore_runs"],
     "banded": ["BandedRidgeCV", "band_ratio_candidates", "delayed_band_columns"],
+    "projection": ["PROJECTIONS", "FeatureProjection", "sparse_random_matrix"],
     "stacking": ["StackedRegression", "simplex_least_squares"],
 })

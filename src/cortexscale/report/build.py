@@ -45,12 +45,14 @@ def roles_of(points: pd.DataFrame) -> Roles:
 
 def ladders(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The model families whose sizes a law can be fitted over: every trained grid by its name, and all
-    pretrained models together (their size ladder); per encoding entry where the study has several. Joint
-    fits (several feature spaces) are no ladder."""
+    pretrained models together (their size ladder); per encoding entry where the study has several, and per
+    feature count where it projects (``name (srp-64)``). Joint fits (several feature spaces) are no ladder."""
     points = points[points["family"] != JOINT]
     key = np.where(points["family"] == "pretrained", "pretrained models", points["model"].astype(str))
     if "encoding" in points and points["encoding"].nunique() > 1:
         key = points["encoding"].astype(str).to_numpy() + ": " + key
+    if "projection" in points and points["projection"].nunique() > 1:
+        key = key + " (" + points["projection"].astype(str).to_numpy() + ")"
     return {name: part for name, part in points.groupby(key, sort=False)}
 
 
@@ -141,6 +143,39 @@ def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
         if not drawn:
             section.figure(lambda d=per_subject: figures.scaling_curves(d, "params", SCORE, None, "parameters N"),
                            f"{name}: r against N (no law could be fitted)")
+
+
+def _feature_count(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
+    """The size law at the models' full width beside the same law at each fixed feature count."""
+    if "projection" not in points or set(points["projection"].dropna()) <= {schema.UNPROJECTED}:
+        return
+    section = page.section("Feature-count control: size at a fixed number of features")
+    section.text("Wider models give ridge more features, so a size effect can come from the feature count "
+                 "alone. Each projected fit maps every layer's features to the same number of columns before "
+                 "the delays (srp: a seeded sparse random projection; pca: the top principal axes of that "
+                 "fit's training TRs). The log-linear law ŝ = c + g·log10 N of each feature count, at the "
+                 "reference rows of 'Scaling with model size', with 95% bootstrap intervals over subjects and "
+                 "targets: a gain that vanishes at a fixed count was the feature count's, not the model's.")
+    rows = []
+    for name, ladder in ladders(points.drop(columns="projection")).items():
+        picked = reference(ladder, at_most_data=True).assign(projection=points["projection"])
+        fits = {}
+        for projection, part in picked.groupby("projection", sort=True):
+            fit = _guard(section, f"{name} ({projection}): log-linear law",
+                         lambda part=part: _fit(part, "loglinear", n_boot, seed, params="params"))
+            if fit is None:
+                continue
+            fits[projection] = fit
+            low, high = fit.intervals["gain_per_decade_params"]
+            rows.append({"models": name, "projection": projection, "sizes": int(part["params"].nunique()),
+                         "gain per decade of N": fit.gain_per_decade["params"], "low": low, "high": high})
+        if fits:
+            fits = dict(sorted(fits.items(), key=lambda item: item[0] != schema.UNPROJECTED))
+            per_subject = picked.groupby(["projection", "subject", "params"])[SCORE].mean().reset_index()
+            section.figure(lambda d=per_subject, f=fits: figures.projection_plot(d, f, SCORE),
+                           f"{name}: r against N at full width and at fixed feature counts")
+    if rows:
+        section.table(pd.DataFrame(rows))
 
 
 def _fit(points: pd.DataFrame, law: str, n_boot: int, seed: int, **axes):
@@ -461,6 +496,7 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         points = model_points(results)
         _overview(page, results, summary)
         _model_scaling(page, points, n_boot, seed)
+        _feature_count(page, points, n_boot, seed)
         _joint(page, points, n_boot, seed)
         _extrapolation(page, points)
         _fmri_law(page, model_points(results, every_fmri=True), n_boot, seed)

@@ -14,7 +14,7 @@ import pandas as pd
 from ..study import schema
 
 __all__ = ["axis_columns", "best_layer", "best_layers", "brain_map", "data_scaling", "effects_plot",
-           "extrapolation_plot", "frontier_plot", "largest_fmri", "layer_profiles", "model_keys", "model_label",
+           "extrapolation_plot", "frontier_plot", "projection_plot", "largest_fmri", "layer_profiles", "model_keys", "model_label",
            "normalised_scores", "scaling_curves", "space_gains", "space_weights"]
 
 SUBJECT_COLOURS = "tab10"
@@ -66,8 +66,10 @@ def layer_profiles(summary: pd.DataFrame, score: str = "mean_r"):
 
 
 def largest_fmri(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows of each fit at its subject's largest fMRI training size."""
-    largest = summary.groupby("subject")["n_train_trs"].transform("max")
+    """Rows of each fit at its subject's largest fMRI training size under its encoding entry (entries may trim
+    their runs differently)."""
+    keys = [c for c in ("dataset", "subject", "encoding") if c in summary.columns]
+    largest = summary.groupby(keys, dropna=False)["n_train_trs"].transform("max")
     return summary[summary["n_train_trs"] == largest]
 
 
@@ -151,6 +153,31 @@ def scaling_curves(points: pd.DataFrame, x: str, score: str, fit=None, xlabel: s
     ax.set_xscale("log")
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(score.replace("_", " "))
+    _legend(ax)
+    return fig
+
+
+def projection_plot(points: pd.DataFrame, fits: dict, score: str = "r"):
+    """Score against parameters N at each feature count: the mean over subjects (markers) and the log-linear
+    law with its 95% band (lines), one colour per projection ("none" in black). ``points``: one row per
+    (model, subject) with columns ``projection``, ``params`` and ``score``; ``fits``: projection -> its law."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    cmap = plt.get_cmap("viridis")
+    projected = [p for p in fits if p != "none"]
+    for name, fit in fits.items():
+        colour = "k" if name == "none" else cmap(projected.index(name) / max(1, len(projected)) * 0.9)
+        part = points[points["projection"] == name]
+        mean = part.groupby("params")[score].mean()
+        label = "full width" if name == "none" else name
+        ax.plot(mean.index, mean.values, "o", ms=5, color=colour, label=label)
+        grid = np.geomspace(part["params"].min(), part["params"].max(), 60)
+        low, high = fit.band(grid)
+        ax.plot(grid, fit.predict(grid), color=colour, lw=1.5)
+        ax.fill_between(grid, low, high, color=colour, alpha=0.12)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel(f"{score.replace('_', ' ')} (mean over subjects)")
     _legend(ax)
     return fig
 

@@ -29,8 +29,8 @@ from .fields import FieldError
 from .fits import FITS
 from .fits.base import BootstrapCV, FitShape, ridge_flops, task_memory
 from .protocol import (CeilingSettings, CollectRow, CollectSettings, DatasetRef, Evaluation, FeaturesSettings,
-                       FitSettings, FmriSize, SpaceInputs)
-from .schema import JOINT
+                       FitSettings, FmriSize, Projection, SpaceInputs)
+from .schema import JOINT, UNPROJECTED
 from .spec import DatasetSpec, StudySpec
 from .tasks import Task, make_task, topological
 
@@ -242,7 +242,8 @@ class _Planner:
             sizes = self._fmri_sizes(data, subject, evaluation, entry)
             for spaces in self._fit_spaces(e, entry, spec, data, runs, layers):
                 for size in sizes:
-                    self._fit(spec, data, subject, e, entry, spaces, evaluation, size, ceiling)
+                    for projection in _projections(entry):
+                        self._fit(spec, data, subject, e, entry, spaces, evaluation, size, ceiling, projection)
 
     def _fit_spaces(self, e: int, entry, spec: DatasetSpec, data: Dataset, runs, layers: dict):
         """The feature spaces of each fit of an entry: lists of (name, model position, layer, features)."""
@@ -331,7 +332,7 @@ class _Planner:
         return self.ceilings[key]
 
     def _fit(self, spec: DatasetSpec, data: Dataset, subject: Subject, e: int, entry, spaces: list,
-             evaluation: Evaluation, size, ceiling: Task) -> None:
+             evaluation: Evaluation, size, ceiling: Task, projection: Projection | None) -> None:
         ref = DatasetRef(**spec.model_dump(mode="json", include={"name", "loader", "settings"}))
         inputs, space_inputs = {}, []
         for k, (name, _, layer, features) in enumerate(spaces):
@@ -340,26 +341,50 @@ class _Planner:
             space_inputs.append(SpaceInputs(name=name, layer=layer, features=roles))
         settings = FitSettings(dataset=ref, subject=subject.name, members=list(subject.members), spaces=space_inputs,
                                fmri=FmriSize(unit=self.study.fmri.unit, size=size), evaluation=evaluation,
-                               alignment=self.study.alignment, encoding=entry.fit_settings())
+                               alignment=self.study.alignment, encoding=entry.fit_settings(), projection=projection)
         described = self._described(spaces, entry)
         labels = {"dataset": spec.name, "subject": subject.name, "encoding": entry.label, "method": entry.method,
-                  "layer": described.pop("layer"), "fmri_unit": self.study.fmri.unit, "fmri_size": size,
-                  "evaluation": evaluation.label, **described}
+                  **self._projection_label(projection), "layer": described.pop("layer"),
+                  "fmri_unit": self.study.fmri.unit, "fmri_size": size, "evaluation": evaluation.label, **described}
         what = entry.label + " " if len(self.study.encoding) > 1 and entry.spaces is None else ""
-        label = f"fit {what}{self._fit_label(spaces, entry)} {spec.name}/{subject.name} fmri={size}"
-        fit = make_task("fit", settings.model_dump(mode="json"), inputs, label=" ".join(label.split()))
+        projected = f" {projection.label}" if projection is not None else ""
+        label = f"fit {what}{self._fit_label(spaces, entry)}{projected} {spec.name}/{subject.name} fmri={size}"
+        fit = make_task("fit", settings.as_task(), inputs, label=" ".join(label.split()))
         self.fits.append((fit, ceiling, labels, spaces))
-        self.estimates[fit.key] = self._estimate(data, subject, entry, spaces, evaluation, size)
-
-    def _estimate(self, data: Dataset, subject: Subject, entry, spaces: list, evaluation: Evaluation,
-                  size) -> Estimate:
-        """A fit's peak memory and multiply-adds from its shape (unknown where a model's width is)."""
         widths = tuple(self.models[position][1].width for _, position, _, _ in spaces)
-        if None in widths:
-            return Estimate()
+        shape = self._shape(data, subject, entry, widths, evaluation, size)
+        if projection is not None:
+            self._check_projection(e, entry, projection, spaces, widths, shape)
+            shape = FitShape(shape.n_train, shape.n_test, shape.targets, (projection.dims,) * len(widths),
+                             shape.delays, shape.splits)
+        self.estimates[fit.key] = self._estimate(data, subject, entry, shape)
+
+    def _projection_label(self, projection: Projection | None) -> dict:
+        """The ``projection`` column of a fit, in a study where some entry projects (else no column)."""
+        if not any(entry.projection is not None for entry in self.study.encoding):
+            return {}
+        return {"projection": UNPROJECTED if projection is None else projection.label}
+
+    def _check_projection(self, e: int, entry, projection: Projection, spaces: list, widths: tuple,
+                          shape: FitShape) -> None:
+        """A projection must reduce every space it is given (where its width is known) and, for PCA, take no
+        more axes than the fit has training TRs."""
+        where = ("encoding", e, "projection", "dims")
+        for width in widths:
+            if width is not None and projection.dims > width:
+                narrowest = min(m.width for _, m in self.models if m.width is not None)
+                raise FieldError(where, f"dims {projection.dims} is more than the {width} features of "
+                                 f"{self._fit_label(spaces, entry)}: a projection fixes a smaller feature count; "
+                                 f"the study's narrowest model has {narrowest}")
+        if projection.method == "pca" and projection.dims > shape.n_train:
+            raise FieldError(where, f"pca to {projection.dims} dims needs at least as many training TRs; a fit "
+                             f"has {shape.n_train}")
+
+    def _shape(self, data: Dataset, subject: Subject, entry, widths: tuple, evaluation: Evaluation,
+               size) -> FitShape:
+        """A fit's sizes (TRs, targets, columns, splits) before it runs (``widths`` may hold None, unknown)."""
         runs = data.runs_of(subject.members[0])
         lengths = [_trimmed(r, entry.trim) for r in runs if r.split == "train"]
-        held = sum(_trimmed(r, entry.trim) for r in runs)
         if evaluation.mode == "test-runs":
             n_test = sum(_trimmed(r, entry.trim) for r in runs if r.split == "test")
             if size != "all" and self.study.fmri.unit == "runs":
@@ -368,8 +393,13 @@ class _Planner:
         else:
             n_test = int(np.ceil(sum(lengths) / evaluation.folds))
             n_train = sum(lengths) - n_test if size == "all" else min(size, sum(lengths) - n_test)
-        shape = FitShape(n_train, n_test, len(data.targets), widths, len(entry.delays),
-                         entry.n_splits(len(lengths)))
+        return FitShape(n_train, n_test, len(data.targets), widths, len(entry.delays), entry.n_splits(len(lengths)))
+
+    def _estimate(self, data: Dataset, subject: Subject, entry, shape: FitShape) -> Estimate:
+        """A fit's peak memory and multiply-adds from its shape (unknown where a model's width is)."""
+        if None in shape.widths:
+            return Estimate()
+        held = sum(_trimmed(r, entry.trim) for r in data.runs_of(subject.members[0]))
         kind = FITS[entry.method]
         least = task_memory(kind, entry, shape, held, 64) if kind.batched else None
         memory = task_memory(kind, entry, shape, held)
@@ -425,6 +455,14 @@ def _by_responses(fits: list[Task]) -> list[Task]:
     for fit in fits:
         groups.setdefault(response_group(fit), []).append(fit)
     return [fit for group in groups.values() for fit in group]
+
+
+def _projections(entry) -> list[Projection | None]:
+    """The projection of each fit of an entry: None (its full width) without one, or per ``dims``."""
+    if entry.projection is None:
+        return [None]
+    spec = entry.projection
+    return [None if dims == "all" else Projection(method=spec.method, dims=dims, seed=spec.seed) for dims in spec.dims]
 
 
 def _model_label(model: FeatureModel) -> str:

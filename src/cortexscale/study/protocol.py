@@ -14,7 +14,7 @@ from .fields import Spec
 from .spec import AlignmentSpec, ScoringSpec
 
 __all__ = ["CeilingSettings", "CollectRow", "CollectSettings", "DatasetRef", "Evaluation", "FeaturesSettings",
-           "FitSettings", "FmriSize", "SpaceInputs"]
+           "FitSettings", "FmriSize", "Projection", "SpaceInputs"]
 
 
 class DatasetRef(Spec):
@@ -50,6 +50,20 @@ class FmriSize(Spec):
     size: int | Literal["all"]
 
 
+class Projection(Spec):
+    """One fit's feature-count control: each space projected to ``dims`` columns by ``method`` (seeded by
+    ``seed``), as :func:`cortexscale.study.fits.base.projected` does."""
+
+    method: Literal["srp", "pca"]
+    dims: int
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        """As the results' ``projection`` column writes it: "srp-64", "pca-256"."""
+        return f"{self.method}-{self.dims}"
+
+
 class FeaturesSettings(Spec):
     """A ``features`` task: one feature model's ``layers`` of one stimulus. ``model``: the family's settings
     of the feature model (:attr:`cortexscale.study.families.FeatureModel.settings`); ``kind``: what
@@ -75,7 +89,8 @@ class FitSettings(Spec):
     """A ``fit`` task: one encoding model of one subject (``members``: the subjects whose responses are
     averaged, one or a group) on its feature ``spaces``, with ``fmri`` training data, scored by
     ``evaluation``. ``encoding``: what changes the result of its encoding entry
-    (:meth:`cortexscale.study.fits.EncodingSpec.fit_settings`)."""
+    (:meth:`cortexscale.study.fits.EncodingSpec.fit_settings`); ``projection``: the fixed feature count of its
+    spaces, None for their full width (left out of the task's settings then, as before projections existed)."""
 
     dataset: DatasetRef
     subject: str
@@ -85,6 +100,11 @@ class FitSettings(Spec):
     evaluation: Evaluation
     alignment: AlignmentSpec
     encoding: dict
+    projection: Projection | None = None
+
+    def as_task(self) -> dict:
+        """The settings as a task's JSON."""
+        return self.model_dump(mode="json", exclude={"projection"} if self.projection is None else None)
 
 
 class CeilingSettings(Spec):

@@ -2,7 +2,8 @@
 
 ``results.parquet`` has one row per (fit, target); ``summary.parquet`` one row per fit. A fit's row starts
 with its labels, in this order (those a study has): dataset, subject, encoding (the name of the study's
-encoding entry), method (its kind of fit), layer, fmri_unit, fmri_size, evaluation, model, family, spaces
+encoding entry), method (its kind of fit), projection (a fixed feature count, "srp-64"; "none" for the full
+width; only in a study that projects), layer, fmri_unit, fmri_size, evaluation, model, family, spaces
 (a joint fit's feature spaces), the sweep's axes (hidden, frames, precision, ...), n_train_trs; then the feature
 model's :data:`MODEL_COLUMNS`. The per-target columns follow: :data:`SCORE_COLUMNS`, and for a fit over two or
 more feature spaces ``gain_r`` (r minus the best single space's r) and one column per space and measure,
@@ -25,7 +26,7 @@ __all__ = ["LABEL_COLUMNS", "MODEL_COLUMNS", "SCORE_COLUMNS", "SPACE_MEASURES", 
            "fit_summary", "label_frame", "model_keys", "reserved_name", "roi_column", "space_column",
            "space_columns", "space_of", "summarise", "summary_frame", "target_frame"]
 
-LABEL_COLUMNS = ("dataset", "subject", "encoding", "method", "layer", "fmri_unit", "fmri_size", "evaluation",
+LABEL_COLUMNS = ("dataset", "subject", "encoding", "method", "projection", "layer", "fmri_unit", "fmri_size", "evaluation",
                  "model", "family", "spaces", "n_train_trs")
 """The columns that label a fit (the sweep's axes come between ``spaces`` and ``n_train_trs``)."""
 MODEL_COLUMNS = ("params", "params_non_embedding", "train_data", "train_flops", "train_seconds")
@@ -38,6 +39,8 @@ SPACE_MEASURES = ("r", "alpha", "weight")
 """Per-space columns of a joint fit: each space's r alone, its penalty, its weight."""
 SUMMARY_STATS = ("mean", "max", "median")
 SUMMARISED = ("r", "normalised_r", GAIN)
+UNPROJECTED = "none"
+"""The ``projection`` of a fit on its spaces' full width, in a study where other fits project."""
 JOINT = "joint"
 """The ``family`` of a fit over several feature spaces."""
 RESULTS_FILE, SUMMARY_FILE = "results.parquet", "summary.parquet"
@@ -88,9 +91,9 @@ def axis_columns(table: pd.DataFrame) -> list[str]:
 
 
 def model_keys(table: pd.DataFrame) -> list[str]:
-    """The columns that tell one feature model (under one encoding) from another: dataset, encoding, model
-    name and every sweep axis."""
-    return [c for c in ("dataset", "encoding", "model") if c in table.columns] + axis_columns(table)
+    """The columns that tell one feature model (under one encoding and projection) from another: dataset,
+    encoding, projection, model name and every sweep axis."""
+    return [c for c in ("dataset", "encoding", "projection", "model") if c in table.columns] + axis_columns(table)
 
 
 def target_frame(targets, r, r2, alpha, spaces: list[str] | None = None, space_r=None,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ...encoding import RidgeCV
 
 __all__ = ["FITS", "SMALL_FIT_WORK", "BootstrapSpec", "Design", "EncodingSpec", "FitKind", "FitOutput", "FitShape",
-           "SpaceSpec", "batch_within", "fit_threads", "register_fit", "ridge_batch", "ridge_flops", "ridge_memory",
+           "ProjectionSpec", "SpaceSpec", "projected", "batch_within", "fit_threads", "register_fit", "ridge_batch", "ridge_flops", "ridge_memory",
            "ridge_model", "task_memory"]
 
 SMALL_FIT_WORK = 3e9
@@ -74,6 +74,24 @@ def cv_splitter(cv):
     return cv.bootstrap.splitter() if isinstance(cv, BootstrapCV) else cv
 
 
+class ProjectionSpec(Spec):
+    """Feature-count control (:class:`cortexscale.encoding.FeatureProjection`): every feature space of the
+    entry's fits projected to each of ``dims`` columns before delays, as an axis (``all``: not projected).
+    ``method`` "srp" is a sparse random projection drawn from ``seed``; "pca" the top principal axes of each
+    fit's training TRs (never its test TRs). The results label each fit's ``projection`` ("srp-64", "none")."""
+
+    method: Literal["srp", "pca"] = "srp"
+    dims: list[Annotated[int, Field(gt=0)] | Literal["all"]] = Field(min_length=1)
+    seed: int = 0
+
+    @field_validator("dims")
+    @classmethod
+    def _distinct(cls, dims):
+        if len(set(map(str, dims))) != len(dims):
+            raise ValueError(f"dims must be distinct, got {dims}")
+        return dims
+
+
 class EncodingSpec(Spec):
     """One entry of a study file's ``encoding``: a kind of fit (``method``) and how it is scored.
 
@@ -85,6 +103,8 @@ class EncodingSpec(Spec):
     test runs; ``{folds: k}`` pools the predictions of k contiguous outer folds of each subject's training
     runs; "auto" takes test runs where the dataset has them, else 5 folds. ``trim: [start, end]`` drops that
     many TRs at the start and end of every run, after its features are delayed (the Huth lab drops 10 and 5).
+    ``projection: {method: srp | pca, dims: [...]}`` fits each space projected to a fixed feature count
+    (:class:`ProjectionSpec`), one fit per dims.
     """
 
     method: str = "ridge"
@@ -99,6 +119,7 @@ class EncodingSpec(Spec):
     zscore: bool = True
     evaluation: Literal["auto", "test-runs"] | dict[Literal["folds"], Annotated[int, Field(ge=2)]] = "auto"
     trim: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = (0, 0)
+    projection: ProjectionSpec | None = None
 
     min_spaces: ClassVar[int] = 1
     """Fewest feature spaces the method takes (a kind that joins spaces sets 2)."""
@@ -145,8 +166,10 @@ class EncodingSpec(Spec):
 
     def fit_settings(self) -> dict:
         """What changes a fit's result, as JSON (the name, which only labels it, and the evaluation, which the
-        planner resolves per subject, are left out); alphas as the list they resolve to."""
-        return {**self.model_dump(mode="json", exclude={"name", "evaluation"}), "alphas": self.alpha_grid()}
+        planner resolves per subject, and the projection, which the planner gives each fit as its own, are left
+        out); alphas as the list they resolve to."""
+        return {**self.model_dump(mode="json", exclude={"name", "evaluation", "projection"}),
+                "alphas": self.alpha_grid()}
 
 
 @dataclass(frozen=True)
@@ -186,6 +209,31 @@ class Design:
             return self
         X = delay_features(self.X, self.delays, run_lengths=self.lengths)
         return Design(X.astype(self.X.dtype, copy=False), self.Y, self.lengths, self.widths, None)
+
+
+def projected(train: Design, test: Design, method: str, dims: int, seed: int) -> tuple[Design, Design]:
+    """Both designs with every space projected to ``dims`` columns (before delays), each space's projection
+    learnt from the training design's rows alone (for a design that holds its delays, from its first delay's
+    columns, and the same projection applied at every delay)."""
+    from ...encoding import FeatureProjection
+
+    n_delays = 1 if train.delays is not None else train.X.shape[1] // sum(train.widths)
+    starts = np.concatenate([[0], np.cumsum(train.widths)]).astype(int)
+    projections = []
+    for k, width in enumerate(train.widths):
+        try:
+            projections.append(FeatureProjection(method, dims, seed + k).fit(train.X[:, starts[k]:starts[k + 1]]))
+        except ValueError as err:
+            raise ValueError(f"projection of feature space {k} ({width} columns) to {dims}: {err}") from None
+
+    def apply(design: Design) -> Design:
+        total = sum(design.widths)
+        blocks = [p.transform(design.X[:, d * total + starts[k]:d * total + starts[k + 1]])
+                  for d in range(n_delays) for k, p in enumerate(projections)]
+        return Design(np.concatenate(blocks, axis=1), design.Y, design.lengths, (dims,) * len(design.widths),
+                      design.delays)
+
+    return apply(train), apply(test)
 
 
 @dataclass(frozen=True)

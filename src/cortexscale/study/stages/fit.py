@@ -6,8 +6,9 @@ features are delayed over the whole run first and then the run's first and last 
 still sees the stimulus before it. Features and responses are z-scored per segment (a run, or a run's part
 inside one outer fold) and FIR delays never cross a segment. "test-runs" fits the chosen training runs and
 scores the test runs (their repeats averaged, where they have them); "folds-k" pools the predictions of k
-contiguous outer folds over the training runs, each fold's training data cut to the chosen size. The kind of
-fit (:data:`cortexscale.study.fits.FITS`) does the rest.
+contiguous outer folds over the training runs, each fold's training data cut to the chosen size. A fit with a
+projection projects each space after the z-scores, learnt on that fit's (or that outer fold's) training TRs
+only. The kind of fit (:data:`cortexscale.study.fits.FITS`) does the rest.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ...encoding.preprocessing import zscore_runs
 from ...features import align_to_trs
 from .. import schema
 from ..fits import FITS, Design, FitOutput
-from ..fits.base import FitShape, batch_within
+from ..fits.base import FitShape, batch_within, projected
 from ..plan import dataset_of
 from ..protocol import FitSettings
 from ..tasks import stage
@@ -163,17 +164,19 @@ def fold_segments(lengths: list[int], folds: int) -> list[list[tuple[int, int, i
 
 class _Fitter:
     """Fits one task's kind of fit on (X, Y) blocks: designs built with the task's widths and pending delays,
-    within ``memory`` bytes (None: no limit), its process holding ``held`` TRs of the subject's responses."""
+    each space projected where ``projection`` is given (learnt on the training blocks), within ``memory``
+    bytes (None: no limit), its process holding ``held`` TRs of the subject's responses."""
 
-    def __init__(self, kind, entry, widths: tuple, delays, device: str, memory: int | None = None, held: int = 0):
+    def __init__(self, kind, entry, widths: tuple, delays, device: str, memory: int | None = None, held: int = 0,
+                 projection=None):
         self.kind, self.entry, self.widths, self.delays, self.device = kind, entry, widths, delays, device
-        self.memory, self.held = memory, held
+        self.memory, self.held, self.projection = memory, held, projection
 
     def _options(self, train: Design, test: Design) -> dict:
         """The target batch that keeps a batched kind's peak within the memory left (none: its default)."""
         if not self.kind.batched:
             return {}
-        shape = FitShape(len(train.X), len(test.X), train.Y.shape[1], self.widths, len(self.entry.delays),
+        shape = FitShape(len(train.X), len(test.X), train.Y.shape[1], train.widths, len(self.entry.delays),
                          self.entry.n_splits(len(train.lengths)))
         return {"target_batch": batch_within(self.kind, shape, self.entry, self.memory, self.held)}
 
@@ -183,6 +186,9 @@ class _Fitter:
         Y_train, Y_test = responses or (None, None)
         train_d = _stack(train, self.entry.zscore, self.widths, self.delays, Y_train)
         test_d = _stack(test, self.entry.zscore, self.widths, self.delays, Y_test)
+        if self.projection is not None:
+            p = self.projection
+            train_d, test_d = projected(train_d, test_d, p.method, p.dims, p.seed)
         output = self.kind.fit(train_d, test_d, self.entry, self.device, **self._options(train_d, test_d))
         return output, test_d.Y, sum(train_d.lengths)
 
@@ -229,7 +235,7 @@ def fit(task, context) -> dict:
     blocks = lambda split, read: [(_design_block(r, spaces, s, delays if trimmed else None, trim),  # noqa: E731
                                    None if read is None else read[r.name]) for r in runs if r.split == split]
     fitter = lambda held: _Fitter(kind, entry, widths, None if trimmed else delays, context.device,  # noqa: E731
-                                  context.memory, held)
+                                  context.memory, held, s.projection)
     size = s.fmri.size
     if s.evaluation.mode == "test-runs":
         train, test = blocks("train", None), blocks("test", None)
