@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from ...encoding import RidgeCV
 
 __all__ = ["FITS", "SMALL_FIT_WORK", "BootstrapSpec", "Design", "EncodingSpec", "FitKind", "FitOutput", "FitShape",
-           "ProjectionSpec", "SpaceSpec", "projected", "batch_within", "fit_threads", "register_fit", "ridge_batch", "ridge_flops", "ridge_memory",
-           "ridge_model", "task_memory"]
+           "ProjectionSpec", "SpaceSpec", "batch_within", "fit_threads", "projected", "register_fit", "ridge_batch",
+           "ridge_flops", "ridge_memory", "ridge_model", "task_memory"]
 
 SMALL_FIT_WORK = 3e9
 """Below this many multiply-adds (``min(n, p)² · max(n, p) + n · p · t`` of a design of n samples, p columns
