@@ -119,6 +119,20 @@ def test_python_dash_m_runs_the_same_command():
         line.split()[0] for line in result.stdout.splitlines()}
 
 
+def test_datasets_prints_plain_text_with_each_loaders_settings_and_defaults():
+    from cortexscale.data import DATASETS
+
+    result = runner.invoke(app, ["datasets"])
+    lines = result.output.splitlines()
+    assert result.exit_code == 0 and "`" not in result.output and ":class:" not in result.output
+    assert sorted(line.split()[0] for line in lines if not line.startswith(" ")) == sorted(DATASETS)
+    listed = " ".join(result.output.split())
+    assert "Alice as a Dataset:" in listed and "simulated dataset of the given SimulationSettings fields" in listed
+    assert "settings: resolution='6mm', root=None" in listed and "settings: path (required)" in listed
+    assert "root (required), task (required), space (required)" in listed
+    assert "subjects=4, parcels=24, train_runs=6" in listed and "snr=(0.2, 1.0)" in listed
+
+
 @pytest.fixture(scope="module")
 def fmri_sweep(tmp_path_factory):
     """Three tiny LMs of 1, 2 and 3 layers, each fitted at 20, 40 and all 80 training TRs."""

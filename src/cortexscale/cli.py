@@ -281,15 +281,37 @@ def demo(out: Path = typer.Option(Path("outputs") / "demo", "--out", help="Study
 
 @app.command()
 def datasets():
-    """List the dataset loaders a study file can name.
+    """List the dataset loaders a study file can name, with the settings each takes and their defaults.
 
     Example: cortexscale datasets
     """
+    import textwrap
+
     from .data import DATASETS
 
     for name, loader in sorted(DATASETS.items()):
-        summary = " ".join((loader.__doc__ or "").strip().split("\n\n")[0].split())
+        summary = _plain(" ".join((loader.__doc__ or "").strip().split("\n\n")[0].split()))
         typer.echo(f"{name:<10} {summary.split('. ')[0].rstrip('.')}")
+        typer.echo(textwrap.fill("settings: " + ", ".join(_settings(loader)), 110, initial_indent=" " * 11,
+                                 subsequent_indent=" " * 21, break_on_hyphens=False))
+
+
+def _plain(text: str) -> str:
+    """A docstring's reStructuredText as plain text: ``:class:`~a.B``` reads "B", ````x```` reads "x"."""
+    import re
+
+    text = re.sub(r":[\w:]+:`~[^`]*?([^.`]+)`", r"\1", text)
+    text = re.sub(r":[\w:]+:`([^`]+)`", r"\1", text)
+    return re.sub(r"``([^`]+)``", r"\1", text)
+
+
+def _settings(loader) -> list[str]:
+    """A dataset loader's settings as a study file's ``settings:`` takes them, with their defaults."""
+    import inspect
+
+    return [f"{p.name} (required)" if p.default is p.empty else f"{p.name}={p.default!r}"
+            for p in inspect.signature(loader).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def entry() -> None:

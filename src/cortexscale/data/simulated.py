@@ -62,8 +62,9 @@ subjects costs no disk and little time.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -511,3 +512,8 @@ def simulated_dataset(**settings) -> SimulatedDataset:
     return SimulatedDataset(name="simulated", targets=tuple(f"parcel_{p}" for p in range(s.parcels)),
                             stimuli=_stimuli(s, frames), runs=_runs(s, sources), identity=identity, settings=s,
                             sources=sources)
+
+
+simulated_dataset.__signature__ = inspect.Signature(
+    [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+     for f in fields(SimulationSettings)], return_annotation="SimulatedDataset")
