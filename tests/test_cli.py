@@ -161,6 +161,22 @@ def test_fit_prints_a_joint_law_over_model_size_and_fmri_data_and_what_buys_more
         (f, name) for f in ("2x", "10x") for name in ("model size", "fMRI data", "model size − fMRI data")]
 
 
+def test_report_open_opens_the_written_report_in_a_browser_where_one_is_present(fmri_sweep, tmp_path,
+                                                                              monkeypatch):
+    import webbrowser
+
+    study, opened = tmp_path / "study", []
+    shutil.copytree(fmri_sweep, study)
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    result = runner.invoke(app, ["report", str(study), "--n-boot", "10", "--open"])
+    assert result.exit_code == 0, result.output
+    assert opened == [(study / "report" / "index.html").resolve().as_uri()]
+    monkeypatch.setattr(webbrowser, "open", lambda url: False)
+    headless = runner.invoke(app, ["report", str(study), "--n-boot", "10", "--open"])
+    assert headless.exit_code == 0 and "no browser found here" in headless.output
+    assert runner.invoke(app, ["report", str(study), "--n-boot", "10"]).exit_code == 0 and len(opened) == 1
+
+
 def test_fit_single_axis_and_bad_axes(fmri_sweep):
     loglinear = runner.invoke(app, ["fit", str(fmri_sweep), "--law", "loglinear", "--n-boot", "10"])
     assert loglinear.exit_code == 0 and loglinear.output.startswith("loglinear law of 'r': ŝ = intercept + slope·log10 N")

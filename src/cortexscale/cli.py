@@ -158,10 +158,11 @@ def _filters(path: Path, where: list[str]) -> list[tuple]:
 def report(study_dir: Path = typer.Argument(..., help="A study folder."),
            n_boot: int = typer.Option(300, "--n-boot", help="Bootstrap resamples of every fit."),
            atlas: Path = typer.Option(None, "--atlas", help="NIfTI atlas (targets parcel_<label>) or mask "
-                                                            "(targets voxel_<i>_<j>_<k>) for brain maps.")):
+                                                            "(targets voxel_<i>_<j>_<k>) for brain maps."),
+           open_: bool = typer.Option(False, "--open", help="Open the report in the browser where one is present.")):
     """Write the study's report (fits, frontier, effects, figures) to STUDY_DIR/report/index.html.
 
-    Example: cortexscale report outputs/videogpt-scaling
+    Example: cortexscale report outputs/videogpt-scaling --open
     """
     from .errors import StudyFolderError
     from .report import write_report
@@ -170,6 +171,11 @@ def report(study_dir: Path = typer.Argument(..., help="A study folder."),
         _fail(StudyFolderError(f"{study_dir} is not a folder"), EXIT_BAD_INPUT)
     path = _guarded(write_report, study_dir, n_boot=n_boot, atlas=atlas)
     typer.echo(f"report: {path}")
+    if open_:
+        import webbrowser
+
+        if not webbrowser.open(Path(path).resolve().as_uri()):
+            typer.echo("no browser found here: open the file above in one", err=True)
 
 
 @app.command()
