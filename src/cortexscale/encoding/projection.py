@@ -103,9 +103,9 @@ class FeatureProjection(TransformerMixin, BaseEstimator):
         if k > n:
             raise ValueError(f"n_components={k} is more than the {n} samples PCA is fitted on (X {X.shape})")
         self.mean_ = X.mean(axis=0, dtype=np.float64)
-        axes, variances = _principal_axes(X.astype(np.float64) - self.mean_, k)
-        self.components_ = axes
-        total = float(np.sum((X - self.mean_) ** 2))
+        centred = X.astype(np.float64) - self.mean_
+        self.components_, variances = _principal_axes(centred, k)
+        total = float(np.einsum("ij,ij->", centred, centred))
         self.explained_variance_ratio_ = variances / total if total > 0 else np.zeros(k)
         return self
 

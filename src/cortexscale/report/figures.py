@@ -14,8 +14,8 @@ import pandas as pd
 from ..study import schema
 
 __all__ = ["axis_columns", "best_layer", "best_layers", "brain_map", "data_scaling", "effects_plot",
-           "extrapolation_plot", "frontier_plot", "projection_plot", "largest_fmri", "layer_profiles", "model_keys", "model_label",
-           "normalised_scores", "scaling_curves", "space_gains", "space_weights"]
+           "extrapolation_plot", "frontier_plot", "largest_fmri", "layer_profiles", "model_keys", "model_label",
+           "normalised_scores", "projection_plot", "scaling_curves", "space_gains", "space_weights"]
 
 SUBJECT_COLOURS = "tab10"
 
@@ -159,17 +159,17 @@ def scaling_curves(points: pd.DataFrame, x: str, score: str, fit=None, xlabel: s
 
 def projection_plot(points: pd.DataFrame, fits: dict, score: str = "r"):
     """Score against parameters N at each feature count: the mean over subjects (markers) and the log-linear
-    law with its 95% band (lines), one colour per projection ("none" in black). ``points``: one row per
+    law with its 95% band (lines), one colour per projection (the full width in black). ``points``: one row per
     (model, subject) with columns ``projection``, ``params`` and ``score``; ``fits``: projection -> its law."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     cmap = plt.get_cmap("viridis")
-    projected = [p for p in fits if p != "none"]
+    projected = [p for p in fits if p != schema.UNPROJECTED]
     for name, fit in fits.items():
-        colour = "k" if name == "none" else cmap(projected.index(name) / max(1, len(projected)) * 0.9)
+        colour = "k" if name == schema.UNPROJECTED else cmap(projected.index(name) / max(1, len(projected)) * 0.9)
         part = points[points["projection"] == name]
         mean = part.groupby("params")[score].mean()
-        label = "full width" if name == "none" else name
+        label = "full width" if name == schema.UNPROJECTED else name
         ax.plot(mean.index, mean.values, "o", ms=5, color=colour, label=label)
         grid = np.geomspace(part["params"].min(), part["params"].max(), 60)
         low, high = fit.band(grid)
