@@ -133,6 +133,20 @@ def test_datasets_prints_plain_text_with_each_loaders_settings_and_defaults():
     assert "subjects=4, parcels=24, train_runs=6" in listed and "snr=(0.2, 1.0)" in listed
 
 
+def test_ladders_prints_each_rung_and_names_an_unknown_ladder():
+    from cortexscale.study.ladders import LADDERS
+
+    result = runner.invoke(app, ["ladders"])
+    heads = [line.split(":")[0] for line in result.output.splitlines() if not line.startswith(" ")]
+    assert result.exit_code == 0 and heads == list(LADDERS)
+    pythia = runner.invoke(app, ["ladders", "pythia"]).output.splitlines()
+    assert pythia[0].startswith("pythia: Biderman et al. 2023") and len(pythia) == 2 + len(LADDERS["pythia"].rungs)
+    assert pythia[2].split() == ["70m", "EleutherAI/pythia-70m", "7.04e+07", "4.47e+07", "6", "512", "3e+11", "fp32"]
+    assert pythia[-1].split()[0] == "12b" and pythia[-1].split()[-1] == "bf16"
+    unknown = runner.invoke(app, ["ladders", "gpt"])
+    assert unknown.exit_code == 2 and "unknown ladder 'gpt'; ladders are ['hubert'" in unknown.output
+
+
 @pytest.fixture(scope="module")
 def fmri_sweep(tmp_path_factory):
     """Three tiny LMs of 1, 2 and 3 layers, each fitted at 20, 40 and all 80 training TRs."""

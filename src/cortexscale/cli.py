@@ -185,6 +185,7 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
                                                     "train_data or train_flops."),
         score: str = typer.Option("r", "--score", help="Per-target score column: r or normalised_r."),
         model: str = typer.Option(None, "--model", help="Only the rows of this model name."),
+        ladder: str = typer.Option(None, "--ladder", help="Only the models of this named ladder (pythia, opt, ...)."),
         encoding: str = typer.Option(None, "--encoding", help="Only the fits of this encoding entry."),
         projection: str = typer.Option(None, "--projection", help="Only the fits at this feature count (srp-64, "
                                                                   "pca-256, none: full width); needed where the "
@@ -205,7 +206,7 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
 
     joint = _joint_axes(axes) if law == "joint" else {}
     table = model_points(_guarded(read_results, study_dir), every_fmri="fmri" in joint)
-    for column, value in (("model", model), ("encoding", encoding), ("projection", projection)):
+    for column, value in (("model", model), ("ladder", ladder), ("encoding", encoding), ("projection", projection)):
         table = _only(table, column, value)
     roles = {"params": "params", "params_non_embedding": "params", "train_data": "data", "train_flops": "compute"}
     if x not in roles:
@@ -300,6 +301,27 @@ def datasets():
         typer.echo(f"{name:<10} {summary.split('. ')[0].rstrip('.')}")
         typer.echo(textwrap.fill("settings: " + ", ".join(_settings(loader)), 110, initial_indent=" " * 11,
                                  subsequent_indent=" " * 21, break_on_hyphens=False))
+
+
+@app.command()
+def ladders(name: str = typer.Argument(None, help="One ladder (pythia, opt, ...); all of them when left out.")):
+    """List the named ladders of pretrained models a study file's ``ladder:`` takes, each rung with its hub id,
+    parameters (all and without embeddings), blocks, width, training data and the precision it loads in.
+
+    Example: cortexscale ladders pythia
+    """
+    from .errors import InputError
+    from .study.ladders import LADDERS
+
+    if name is not None and name not in LADDERS:
+        _fail(InputError(f"unknown ladder {name!r}; ladders are {sorted(LADDERS)}"), EXIT_BAD_INPUT)
+    for ladder in [LADDERS[name]] if name else LADDERS.values():
+        typer.echo(f"{ladder.name}: {ladder.reference}")
+        typer.echo(f"  {'size':<10} {'source':<30} {'params':>9} {'non-emb':>9} {'blocks':>6} {'width':>6} "
+                   f"{'train ' + ladder.train_unit:>13} dtype")
+        for rung in ladder.rungs:
+            typer.echo(f"  {rung.size:<10} {rung.source:<30} {rung.params:>9.3g} {rung.params_non_embedding:>9.3g} "
+                       f"{rung.layers:>6} {rung.width:>6} {rung.train_data:>13.3g} {ladder.dtype(rung)}")
 
 
 def _plain(text: str) -> str:

@@ -45,10 +45,14 @@ def roles_of(points: pd.DataFrame) -> Roles:
 
 def ladders(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The model families whose sizes a law can be fitted over: every trained grid by its name, and all
-    pretrained models together (their size ladder); per encoding entry where the study has several, and per
-    feature count where it projects (``name (srp-64)``). Joint fits (several feature spaces) are no ladder."""
+    pretrained models of each named ladder (``pythia ladder``) and the other pretrained models together; per
+    encoding entry where the study has several, and per feature count where it projects (``name (srp-64)``).
+    Joint fits (several feature spaces) are no ladder."""
     points = points[points["family"] != JOINT]
     key = np.where(points["family"] == "pretrained", "pretrained models", points["model"].astype(str))
+    if "ladder" in points:
+        named = points["ladder"].notna().to_numpy()
+        key = np.where(named, points["ladder"].fillna("").astype(str).to_numpy() + " ladder", key)
     if "encoding" in points and points["encoding"].nunique() > 1:
         key = points["encoding"].astype(str).to_numpy() + ": " + key
     if "projection" in points and points["projection"].nunique() > 1:

@@ -7,6 +7,7 @@ from . import stages  # noqa: F401  (registers the task kinds)
 from .executors import EXECUTORS, LocalExecutor, RayExecutor, Summary
 from .families import FAMILIES, Family, register_family
 from .fits import FITS, FitKind, register_fit
+from .ladders import LADDERS, ladder_rungs
 from .plan import Plan, plan_study
 from .run import StudyRun, default_out, read_results, run_study
 from .schema import summarise
@@ -21,6 +22,7 @@ __all__ = [
     "FITS",
     "Family",
     "FitKind",
+    "LADDERS",
     "LocalExecutor",
     "Plan",
     "RayExecutor",
@@ -35,6 +37,7 @@ __all__ = [
     "Task",
     "default_out",
     "grid",
+    "ladder_rungs",
     "load_study",
     "make_task",
     "parse_study",

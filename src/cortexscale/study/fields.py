@@ -34,6 +34,10 @@ class ModelSpec(Spec):
     name: str = Field(pattern=NAME)
     layers: Layers | None = None
 
+    def model_names(self) -> list[str]:
+        """The names of the feature models the block becomes (a grid's points share the block's name)."""
+        return [self.name]
+
 
 class FieldError(ValueError):
     """A value of a study file that is wrong for a reason found after its block validated (another block it

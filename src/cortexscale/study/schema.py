@@ -27,8 +27,9 @@ __all__ = ["LABEL_COLUMNS", "MODEL_COLUMNS", "SCORE_COLUMNS", "SPACE_MEASURES", 
            "space_columns", "space_of", "summarise", "summary_frame", "target_frame"]
 
 LABEL_COLUMNS = ("dataset", "subject", "encoding", "method", "projection", "layer", "fmri_unit", "fmri_size",
-                 "evaluation", "model", "family", "spaces", "n_train_trs")
-"""The columns that label a fit (the sweep's axes come between ``spaces`` and ``n_train_trs``)."""
+                 "evaluation", "model", "family", "ladder", "spaces", "n_train_trs")
+"""The columns that label a fit (the sweep's axes come between ``spaces`` and ``n_train_trs``); ``ladder``
+names a pretrained model's ladder, where it has one."""
 MODEL_COLUMNS = ("params", "params_non_embedding", "train_data", "train_flops", "train_seconds")
 """The feature model's size and training: parameters with and without embeddings, training data, FLOPs, time."""
 SCORE_COLUMNS = ("target", "r", "r2", "alpha", "ceiling", "normalised_r")

@@ -191,7 +191,8 @@ class StudySpec(Spec):
 
     @model_validator(mode="after")
     def _unique_names(self):
-        for what, names in (("dataset", [d.name for d in self.datasets]), ("model", [m.name for m in self.models]),
+        models = [name for model in self.models for name in model.model_names()]
+        for what, names in (("dataset", [d.name for d in self.datasets]), ("model", models),
                             ("encoding", [e.label for e in self.encoding])):
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:
@@ -210,7 +211,7 @@ class StudySpec(Spec):
 
     @model_validator(mode="after")
     def _spaces_name_models(self):
-        models = {model.name: model for model in self.models}
+        models = {name: model for model in self.models for name in model.model_names()}
         for i, entry in enumerate(self.encoding):
             for j, space in enumerate(entry.spaces or ()):
                 where = ("encoding", i, "spaces", j, "model")

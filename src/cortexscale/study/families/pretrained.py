@@ -7,12 +7,13 @@ import importlib.util
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...data import audio_steps
 from ...errors import ModelError
 from ...runtime import resolve_precision
 from ..fields import FieldError, ModelSpec
+from ..ladders import Ladder, Rung, ladder_rungs
 from .base import Expansion, Extracted, Family, FeatureModel, model_sizes, register_family
 
 __all__ = ["PretrainedSpec", "resolve_source"]
@@ -27,10 +28,17 @@ class PretrainedSpec(ModelSpec):
     its config is one: Whisper, HuBERT, WavLM, wav2vec 2.0), which hears a stimulus's sound; for a language
     model "words" (default) or "segments" (timed text, mean-pooled). ``causal`` forces the language path (see
     :func:`cortexscale.features.extract_features`).
+
+    ``ladder`` names a ladder of :data:`cortexscale.study.ladders.LADDERS` in place of ``source``: the block
+    becomes one model per rung (``sizes``: a part of it), named ``<name>-<size>``, each with its hub id,
+    parameter counts, training data and layer count from the table (planned offline) and a precision fit for
+    its size unless ``dtype`` is given; its results gain a ``ladder`` column.
     """
 
     family: Literal["pretrained"]
-    source: str
+    source: str | None = None
+    ladder: str | None = None
+    sizes: list[str] | None = Field(default=None, min_length=1)
     params: float | None = Field(default=None, gt=0)
     train_tokens: float | None = Field(default=None, gt=0)
     kind: Literal["words", "segments", "audio"] | None = None
@@ -44,6 +52,33 @@ class PretrainedSpec(ModelSpec):
     @classmethod
     def _dtype(cls, value):
         return None if value is None else resolve_precision(value, ("fp32", "fp16", "bf16"), "dtype")
+
+    @field_validator("ladder")
+    @classmethod
+    def _known_ladder(cls, name):
+        if name is not None:
+            ladder_rungs(name)
+        return name
+
+    @model_validator(mode="after")
+    def _source_or_ladder(self):
+        if (self.source is None) == (self.ladder is None):
+            raise ValueError("give a model's source or a ladder, one of the two")
+        if self.ladder is None:
+            if self.sizes is not None:
+                raise ValueError("sizes choose rungs of a ladder; this model has a source")
+            return self
+        taken = [field for field in ("params", "train_tokens") if getattr(self, field) is not None]
+        if taken:
+            raise ValueError(f"ladder {self.ladder!r} gives each rung's {taken[0]}; leave it out")
+        ladder_rungs(self.ladder, self.sizes)
+        return self
+
+    def model_names(self) -> list[str]:
+        """The block's name, or one ``<name>-<size>`` per rung of its ladder."""
+        if self.ladder is None:
+            return [self.name]
+        return [f"{self.name}-{rung.size}" for rung in ladder_rungs(self.ladder, self.sizes)[1]]
 
 
 def resolve_source(source: str) -> str:
@@ -114,13 +149,30 @@ def _kind(spec: PretrainedSpec, facts: dict) -> str | None:
     return "audio" if speech else spec.kind
 
 
+_OWN = {"name", "layers", "family", "ladder", "sizes"}
+
+
 def expand(spec: PretrainedSpec, study) -> Expansion:
+    if spec.ladder is not None:
+        ladder, rungs = ladder_rungs(spec.ladder, spec.sizes)
+        return Expansion([], [_rung_model(spec, ladder, rung) for rung in rungs])
     facts = _facts(spec)
-    settings = spec.model_dump(mode="json", exclude={"name", "layers", "family"})
+    settings = spec.model_dump(mode="json", exclude=_OWN)
     settings["kind"] = _kind(spec, facts)
     model = FeatureModel("pretrained", spec.name, {"model": spec.name, "family": "pretrained"}, settings, {},
                          _layer_count(spec, facts), spec.layers, width=facts["width"])
     return Expansion([], [model])
+
+
+def _rung_model(spec: PretrainedSpec, ladder: Ladder, rung: Rung) -> FeatureModel:
+    """One rung of a ladder block as a feature model, from the table alone (no config read)."""
+    name = f"{spec.name}-{rung.size}"  # as PretrainedSpec.model_names
+    settings = spec.model_dump(mode="json", exclude=_OWN)
+    settings.update(source=rung.source, params=float(rung.params), train_tokens=rung.train_data,
+                    params_non_embedding=float(rung.params_non_embedding), dtype=spec.dtype or ladder.dtype(rung),
+                    kind=_kind(spec, {"speech": ladder.speech, "model_type": rung.model_type}))
+    labels = {"model": name, "family": "pretrained", "ladder": ladder.name}
+    return FeatureModel("pretrained", name, labels, settings, {}, rung.layers, spec.layers, width=rung.width)
 
 
 def kind_for(model: FeatureModel, stimulus) -> str | None:
@@ -146,6 +198,8 @@ def features(settings: dict, stimulus, layers: list[int], kind: str, context) ->
     sizes = model_sizes(model.model)
     if settings["params"]:
         sizes["params"] = float(settings["params"])
+    if settings.get("params_non_embedding"):
+        sizes["params_non_embedding"] = float(settings["params_non_embedding"])
     if settings["train_tokens"]:
         sizes["train_data"] = float(settings["train_tokens"])
     return Extracted(feats, events, sizes)
