@@ -74,14 +74,18 @@ def test_the_commented_ahmadi_grid_parses_and_plans_one_axis_at_a_time():
 
 
 def test_the_commented_pythia_ladder_parses_and_plans():
+    """The ladder plans offline, from the package's table: one features task per rung and stimulus."""
     text = (Path(__file__).resolve().parents[1] / "examples" / "alice_lm_scaling.yaml").read_text()
-    ladder = commented_yaml(text, "  # - &pythia", "\nalignment:")
+    ladder = commented_yaml(text, "  # - {family: pretrained, name: pythia", "\nalignment:")
     study = yaml.safe_load(text)
     study["models"] += ladder
-    models = {m.name: m for m in parse_study(yaml.safe_dump(study)).models}   # planning reads the hub
-    sizes = ("70m", "160m", "410m", "1b", "2.8b", "6.9b", "12b")
-    assert all(models[f"pythia-{size}"].source == f"EleutherAI/pythia-{size}" for size in sizes)
-    assert all(models[f"pythia-{size}"].train_tokens == 3.0e11 for size in sizes)
+    plan = plan_study(parse_study(yaml.safe_dump(study)))
+    rungs = {t.settings["model"]["source"]: t.settings for t in plan.of_kind("features")
+             if t.settings["model"]["source"].startswith("EleutherAI/")}
+    sizes = ("70m", "160m", "410m", "1b", "1.4b")
+    assert sorted(rungs) == sorted(f"EleutherAI/pythia-{size}" for size in sizes)
+    assert {s["model"]["train_tokens"] for s in rungs.values()} == {299_892_736_000}
+    assert rungs["EleutherAI/pythia-1.4b"]["model"]["dtype"] == "bf16" and rungs["EleutherAI/pythia-1b"]["layers"] == [12]
 
 
 def test_the_alice_example_runs_on_the_real_data_and_reruns_in_one_line(tmp_path):

@@ -180,7 +180,8 @@ def report(study_dir: Path = typer.Argument(..., help="A study folder."),
 
 @app.command()
 def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
-        law: str = typer.Option("power", "--law", help="joint, power or loglinear."),
+        law: str = typer.Option("power", "--law", help="joint, power, loglinear, or depth (the best layer's "
+                                                       "relative depth against --x)."),
         x: str = typer.Option("params", "--x", help="Axis of a single-axis law: params, params_non_embedding, "
                                                     "train_data or train_flops."),
         score: str = typer.Option("r", "--score", help="Per-target score column: r or normalised_r."),
@@ -205,9 +206,13 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
     from .study import read_results
 
     joint = _joint_axes(axes) if law == "joint" else {}
-    table = model_points(_guarded(read_results, study_dir), every_fmri="fmri" in joint)
+    results = _guarded(read_results, study_dir)
+    table = _depth_rows(results) if law == "depth" else model_points(results, every_fmri="fmri" in joint)
     for column, value in (("model", model), ("ladder", ladder), ("encoding", encoding), ("projection", projection)):
         table = _only(table, column, value)
+    if law == "depth":
+        typer.echo(_guarded(lambda: _depth_fit(table, study_dir, score, x, n_boot)).summary())
+        return
     roles = {"params": "params", "params_non_embedding": "params", "train_data": "data", "train_flops": "compute"}
     if x not in roles:
         _fail(InputError(f"--x must be one of {sorted(roles)}, got {x!r}"), EXIT_BAD_INPUT)
@@ -225,6 +230,27 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
     typer.echo(result.summary())
     if "fmri" in joint and "params" in joint:
         typer.echo(_levers_text(what_buys_more(result), result.best))
+
+
+def _depth_rows(results):
+    from .errors import InputError
+    from .report import depth_rows
+
+    if "n_layers" not in results or results["n_layers"].isna().all():
+        _fail(InputError("the results have no n_layers column (collected before it was added); rerun "
+                         "cortexscale run on the study to collect it again, which refits nothing"), EXIT_BAD_INPUT)
+    return depth_rows(results)
+
+
+def _depth_fit(table, study_dir: Path, score: str, x: str, n_boot: int):
+    from .errors import InputError
+    from .scaling import depth_trend
+    from .study.schema import axis_columns
+
+    try:
+        return depth_trend(table, score=score, x=x, models=["model", *axis_columns(table)], n_boot=n_boot)
+    except ValueError as err:
+        raise InputError(f"cannot fit the depth trend to {study_dir}: {err}") from err
 
 
 def _only(table, column: str, value: str | None):

@@ -149,6 +149,48 @@ def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
                            f"{name}: r against N (no law could be fitted)")
 
 
+def _depth(page: Page, results: pd.DataFrame, n_boot: int, seed: int) -> None:
+    from ..scaling import depth_trend
+
+    section = page.section("Depth of the best layer")
+    section.text("Where in a model the brain is best predicted: each feature model's best layer by mean r, per "
+                 "subject, as a relative depth (layer / blocks, 0 the embeddings), at the largest fMRI training "
+                 "size, against its parameter count N, and the line depth = c + g·log10 N over models (Hong et "
+                 "al. 2024 saw the best layer move earlier as models grow: g < 0). Intervals are 95% bootstrap "
+                 "intervals over subjects and targets, each draw finding every best layer again.")
+    if "n_layers" not in results or results["n_layers"].isna().all():
+        section.note("The results have no n_layers column (a study collected before it was added): rerun "
+                     "cortexscale run to collect it again, which refits nothing.")
+        return
+    rows = depth_rows(results)
+    shown = False
+    for name, ladder in ladders(rows).items():
+        part = reference(ladder, at_most_data=True)
+        if part["params"].nunique() < 2 or part.groupby("model")["layer"].nunique().min() < 2:
+            continue
+        trend = _guard(section, f"{name}: depth trend", lambda p=part: depth_trend(
+            p, score=SCORE, x="params", models=["model", *figures.axis_columns(p)], n_boot=n_boot, seed=seed))
+        if trend is None:
+            continue
+        shown = True
+        section.figure(lambda t=trend: figures.depth_plot(t), f"{name}: relative depth of the best layer against N")
+        low, high = trend.intervals["slope"]
+        head = pd.DataFrame([{"model": "trend g (per decade)", "params": None, "depth": trend.slope, "low": low,
+                              "high": high}])
+        body = trend.models.rename(columns={"x": "params"})[["label", "params", "depth", "low", "high"]]
+        section.table(pd.concat([head, body.rename(columns={"label": "model"})], ignore_index=True))
+    if not shown:
+        section.note("No family has two or more model sizes each scored at two or more layers, so there is no "
+                     "depth trend.")
+
+
+def depth_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The per-target rows a depth trend is fitted on: every layer of every single-space feature model with
+    a block count, at each subject's largest fMRI training size."""
+    rows = results[(results["family"] != JOINT) & results["n_layers"].notna() & results["layer"].notna()]
+    return figures.largest_fmri(rows)
+
+
 def _feature_count(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
     """The size law at the models' full width beside the same law at each fixed feature count."""
     if "projection" not in points or set(points["projection"].dropna()) <= {schema.UNPROJECTED}:
@@ -500,6 +542,7 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         points = model_points(results)
         _overview(page, results, summary)
         _model_scaling(page, points, n_boot, seed)
+        _depth(page, results, n_boot, seed)
         _feature_count(page, points, n_boot, seed)
         _joint(page, points, n_boot, seed)
         _extrapolation(page, points)

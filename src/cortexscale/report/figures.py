@@ -50,16 +50,19 @@ def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
 
 def layer_profiles(summary: pd.DataFrame, score: str = "mean_r"):
     """Score against layer for every feature model (largest fMRI training size; mean over subjects, with
-    each subject's range)."""
+    each subject's range), by relative depth where the table has each model's ``n_layers``."""
     plt = _plt()
     table = _with_labels(largest_fmri(summary))
+    relative = "n_layers" in table and table["n_layers"].notna().all()
+    if relative:  # models of different depths on one axis
+        table = table.assign(layer=table["layer"] / table["n_layers"].astype(float))
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     for label, part in table.groupby("label", sort=False):
         by_layer = part.groupby("layer")[score]
         mean = by_layer.mean()
         ax.plot(mean.index, mean.values, marker="o", label=label)
         ax.fill_between(mean.index, by_layer.min().values, by_layer.max().values, alpha=0.12)
-    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_xlabel("relative depth (layer / blocks; 0 = embeddings)" if relative else "layer (0 = embeddings)")
     ax.set_ylabel(score.replace("_", " "))
     _legend(ax)
     return fig
@@ -153,6 +156,26 @@ def scaling_curves(points: pd.DataFrame, x: str, score: str, fit=None, xlabel: s
     ax.set_xscale("log")
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(score.replace("_", " "))
+    _legend(ax)
+    return fig
+
+
+def depth_plot(trend):
+    """Each model's relative depth of its best layer against its size, with its 95% interval, and the fitted
+    trend ``depth = c + g·log10 N`` (:class:`~cortexscale.scaling.DepthTrend`)."""
+    plt = _plt()
+    models = trend.models
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    ax.errorbar(models["x"], models["depth"], yerr=[models["depth"] - models["low"], models["high"] - models["depth"]],
+                fmt="o", color="k", ms=5, capsize=3, label="best layer (mean over subjects, 95% interval)")
+    grid = np.geomspace(models["x"].min(), models["x"].max(), 50)
+    low, high = trend.intervals["slope"]
+    ax.plot(grid, trend.predict(grid), color="#b2182b", lw=2,
+            label=f"trend: {trend.slope:+.3f} per decade [{low:+.3f}, {high:+.3f}]")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(trend.x)
+    ax.set_ylabel("relative depth of the best layer")
     _legend(ax)
     return fig
 

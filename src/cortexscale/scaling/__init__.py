@@ -12,6 +12,8 @@ frontier and paired effect sizes, all from results tables (pandas DataFrames).
   fMRI data;
 * :func:`effect_summary`, :func:`slope_summary`: paired effects of a factor with bootstrap intervals and
   sign-flip p-values over subjects;
+* :func:`depth_trend`: the best layer's relative depth against model size, with intervals;
+* :func:`region_gains`, :func:`target_gains`: the log-linear size law per ROI and per target (a brain map);
 * :func:`make_scaling_table`: a synthetic study from a known law.
 """
 
@@ -21,13 +23,17 @@ from .frontier import compute_optimal, frontier_exponents, iso_flop, what_buys_m
 from .extrapolation import extrapolation_check
 from .effects import effect_summary, slope_summary
 from .synthetic import make_scaling_table
+from .depth import DepthTrend, depth_trend
+from .regional import region_gains, target_gains
 
 __all__ = [
     "LAWS",
     "MISALIGNMENT_FLOOR",
     "ComputeLaw",
+    "DepthTrend",
     "ScalingFit",
     "compute_optimal",
+    "depth_trend",
     "effect_summary",
     "extrapolation_check",
     "fit_compute_law",
@@ -35,6 +41,8 @@ __all__ = [
     "frontier_exponents",
     "iso_flop",
     "make_scaling_table",
+    "region_gains",
     "slope_summary",
+    "target_gains",
     "what_buys_more",
 ]

@@ -345,6 +345,7 @@ class _Planner:
         described = self._described(spaces, entry)
         labels = {"dataset": spec.name, "subject": subject.name, "encoding": entry.label, "method": entry.method,
                   **self._projection_label(projection), "layer": described.pop("layer"),
+                  "n_layers": described.pop("n_layers"),
                   "fmri_unit": self.study.fmri.unit, "fmri_size": size, "evaluation": evaluation.label, **described}
         what = entry.label + " " if len(self.study.encoding) > 1 and entry.spaces is None else ""
         projected = f" {projection.label}" if projection is not None else ""
@@ -409,8 +410,10 @@ class _Planner:
         """The labels that say what a fit's features are: layer, model, family and axes, or a joint fit's spaces."""
         if entry.spaces is None:
             _, position, layer, _ = spaces[0]
-            return {"layer": layer, **self.models[position][1].labels}
-        return {"layer": None, "model": entry.label, "family": JOINT, "spaces": self._spaces_label(spaces)}
+            model = self.models[position][1]
+            return {"layer": layer, "n_layers": model.n_layers, **model.labels}
+        return {"layer": None, "n_layers": None, "model": entry.label, "family": JOINT,
+                "spaces": self._spaces_label(spaces)}
 
     def _spaces_label(self, spaces: list) -> str:
         return " + ".join(f"{self.models[position][1].name}@{layer}" for _, position, layer, _ in spaces)

@@ -26,10 +26,11 @@ __all__ = ["LABEL_COLUMNS", "MODEL_COLUMNS", "SCORE_COLUMNS", "SPACE_MEASURES", 
            "fit_summary", "label_frame", "model_keys", "reserved_name", "roi_column", "space_column",
            "space_columns", "space_of", "summarise", "summary_frame", "target_frame"]
 
-LABEL_COLUMNS = ("dataset", "subject", "encoding", "method", "projection", "layer", "fmri_unit", "fmri_size",
-                 "evaluation", "model", "family", "ladder", "spaces", "n_train_trs")
-"""The columns that label a fit (the sweep's axes come between ``spaces`` and ``n_train_trs``); ``ladder``
-names a pretrained model's ladder, where it has one."""
+LABEL_COLUMNS = ("dataset", "subject", "encoding", "method", "projection", "layer", "n_layers", "fmri_unit",
+                 "fmri_size", "evaluation", "model", "family", "ladder", "spaces", "n_train_trs")
+"""The columns that label a fit (the sweep's axes come between ``spaces`` and ``n_train_trs``): ``n_layers``
+is the feature model's block count (a layer's relative depth is ``layer / n_layers``), ``ladder`` a pretrained
+model's named ladder, where it has one."""
 MODEL_COLUMNS = ("params", "params_non_embedding", "train_data", "train_flops", "train_seconds")
 """The feature model's size and training: parameters with and without embeddings, training data, FLOPs, time."""
 SCORE_COLUMNS = ("target", "r", "r2", "alpha", "ceiling", "normalised_r")
@@ -119,16 +120,17 @@ def target_frame(targets, r, r2, alpha, spaces: list[str] | None = None, space_r
 def label_frame(labels: list[dict]) -> pd.DataFrame:
     """One row per fit from each fit's labels; each column's type inferred per fit and then unified, as a
     concat of the fits' tables would (an integer column with a missing value stays integers and nulls, not
-    floats). ``fmri_size`` is text ("all" or a count); ``layer`` is a nullable integer where a joint fit has
-    none."""
+    floats). ``fmri_size`` is text ("all" or a count); ``layer`` and ``n_layers`` are nullable integers where a
+    joint fit has none."""
     rows = [pd.DataFrame({name: [value] for name, value in fit.items()}) for fit in labels]
     names = list(dict.fromkeys(name for fit in labels for name in fit))
     head = [c for c in LABEL_COLUMNS[:-1] if c in names]
     tail = [c for c in ("n_train_trs", *MODEL_COLUMNS) if c in names]
     table = pd.concat(rows, ignore_index=True)[head + [c for c in names if c not in head + tail] + tail]
     table["fmri_size"] = table["fmri_size"].astype(str)
-    if "layer" in table and table["layer"].isna().any():  # joint fits have no one layer
-        table["layer"] = table["layer"].astype("Int64")
+    for column in ("layer", "n_layers"):  # joint fits have no one layer
+        if column in table and table[column].isna().any():
+            table[column] = table[column].astype("Int64")
     return table
 
 
