@@ -51,7 +51,7 @@ def synthetic_study(folder, seed=0):
         dataset="sim", evaluation="test-runs", family="videogpt", fmri_unit="trs", model="gpt",
         subject="s" + results["subject"].astype(str), target="parcel_" + results["target"].astype(str),
         params_non_embedding=results["params"] * 0.8, train_seconds=1.0, r2=results["r"] ** 2, alpha=100.0,
-        ceiling=0.9)
+        ceiling=0.9, n_layers=2)
     results["normalised_r"] = results["r"] / results["ceiling"]
     folder.mkdir(parents=True, exist_ok=True)
     results.to_parquet(folder / "results.parquet", index=False)
@@ -279,3 +279,15 @@ def test_a_law_of_size_keeps_the_axes_that_set_the_size_and_holds_the_others():
     assert sorted(kept["patch"].unique()) == [8, 16, 32] and sorted(kept["seed"].unique()) == [0, 1]
     assert set(kept["dropout"]) == {0.0} and set(kept["augreg"]) == {"none"} and set(kept["train_data"]) == {2048}
     assert len(kept) == 3 * 2
+
+
+def test_the_depth_and_regional_sections_draw_on_the_brain(report):
+    html = report.read_text()
+    depth = html[html.index("<h2>Depth of the best layer</h2>"):]
+    depth = depth[:depth.index("<h2", 5)]
+    assert "relative depth of the best layer against N" in depth and "trend g (per decade)" in depth
+    regional = html[html.index("<h2>Size law by region</h2>"):]
+    regional = regional[:regional.index("<h2", 5)]
+    assert "gain per decade of N, per target" in regional and "gain per decade of N on the brain" in regional
+    counts = re.search(r"(\d+) of (\d+) targets have a gain per decade whose interval excludes zero", regional)
+    assert counts and int(counts.group(2)) == 8 and int(counts.group(1)) == 8   # every parcel gains with size

@@ -77,3 +77,29 @@ def test_tables_without_a_regional_law_are_refused(change, match):
 def test_a_region_naming_no_target_is_refused():
     with pytest.raises(ValueError, match=r"region 'v1' names no target of the table"):
         region_gains(_table(), {"v1": ["V1"]}, n_boot=10)
+
+
+def test_the_size_law_by_roi_and_target_through_cortexscale_run_and_fit(tmp_path):
+    from typer.testing import CliRunner
+
+    from cortexscale.cli import app
+    from study_fixtures import toy_study, write_tiny_lm
+
+    models = [{"family": "pretrained", "name": f"lm{k}", "source": str(write_tiny_lm(tmp_path / f"lm{k}", k, seed=k,
+                                                                                       hidden=8 * k)),
+               "context": [8, 16], "layers": [k]} for k in (1, 2, 3)]
+    study = toy_study(tmp_path, models=models, fmri={"unit": "runs", "sizes": ["all"]},
+                      scoring={"rois": {"front": ["t0", "t1"], "back": ["t2", "t3", "t4"]}})
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "out"), "--no-progress"]).exit_code == 0
+    roi = runner.invoke(app, ["fit", str(tmp_path / "out"), "--by", "roi", "--n-boot", "50"])
+    assert roi.exit_code == 0 and roi.output.startswith("log-linear law of 'r' by roi"), roi.output
+    assert [line.split()[0] for line in roi.output.splitlines()[1:]] == ["all", "front", "back"]
+    target = runner.invoke(app, ["fit", str(tmp_path / "out"), "--by", "target", "--n-boot", "50"])
+    assert target.exit_code == 0 and [line.split()[0] for line in target.output.splitlines()[1:]] == [
+        "t0", "t1", "t2", "t3", "t4"]
+    for line in target.output.splitlines()[1:]:
+        gain, low, high = (float(v.strip("[],")) for v in line.split()[1:4])
+        assert low <= gain <= high
+    bad = runner.invoke(app, ["fit", str(tmp_path / "out"), "--by", "parcel"])
+    assert bad.exit_code == 2 and "--by takes roi or target, got 'parcel'" in bad.output

@@ -193,6 +193,8 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
                                                                   "study projects."),
         axes: str = typer.Option("params,data", "--axes", help="Axes of the joint law: two or three of params, "
                                                                "data (training data), fmri (fMRI training TRs)."),
+        by: str = typer.Option(None, "--by", help="roi or target: the log-linear law of --x per ROI (the "
+                                                   "study's scoring.rois) or per target, with intervals."),
         n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples.")):
     """Fit a scaling law to a study's results (each model at its best layer and largest fMRI size, or at every
     fMRI size for a joint law with the fmri axis) and print it; with the fmri axis, also what buys more score:
@@ -212,6 +214,9 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
         table = _only(table, column, value)
     if law == "depth":
         typer.echo(_guarded(lambda: _depth_fit(table, study_dir, score, x, n_boot)).summary())
+        return
+    if by is not None:
+        typer.echo(_guarded(lambda: _regional_text(table, study_dir, by, score, x, n_boot)))
         return
     roles = {"params": "params", "params_non_embedding": "params", "train_data": "data", "train_flops": "compute"}
     if x not in roles:
@@ -251,6 +256,33 @@ def _depth_fit(table, study_dir: Path, score: str, x: str, n_boot: int):
         return depth_trend(table, score=score, x=x, models=["model", *axis_columns(table)], n_boot=n_boot)
     except ValueError as err:
         raise InputError(f"cannot fit the depth trend to {study_dir}: {err}") from err
+
+
+def _regional_text(table, study_dir: Path, by: str, score: str, x: str, n_boot: int) -> str:
+    """The size law per ROI or per target as text; a row whose interval excludes zero is starred."""
+    from .errors import InputError
+    from .scaling import region_gains, target_gains
+    from .study import StudyFolder
+
+    if by not in ("roi", "target"):
+        raise InputError(f"--by takes roi or target, got {by!r}")
+    try:
+        if by == "roi":
+            rois = ((StudyFolder(study_dir).resolved_study() or {}).get("scoring") or {}).get("rois") or {}
+            if not rois:
+                raise InputError(f"{study_dir}: the study names no scoring.rois; --by target fits each target")
+            gains = region_gains(table, {"all targets": None, **rois}, score=score, x=x, n_boot=n_boot)
+            gains = gains.assign(excludes_zero=(gains["low"] > 0) | (gains["high"] < 0))
+        else:
+            gains = target_gains(table, score=score, x=x, n_boot=n_boot).rename(columns={"target": "region"})
+    except ValueError as err:
+        raise InputError(f"cannot fit the law of {x} by {by} to {study_dir}: {err}") from err
+    lines = [f"log-linear law of {score!r} by {by}: gain per decade of {x!r} with 95% intervals over "
+             f"{n_boot} resamples (* the interval excludes 0)"]
+    for row in gains.itertuples():
+        star = "*" if row.excludes_zero else " "
+        lines.append(f"  {str(row.region):<24} {row.gain:+.4f}   [{row.low:+.4f}, {row.high:+.4f}] {star}")
+    return "\n".join(lines)
 
 
 def _only(table, column: str, value: str | None):

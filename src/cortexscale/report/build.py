@@ -191,6 +191,42 @@ def depth_rows(results: pd.DataFrame) -> pd.DataFrame:
     return figures.largest_fmri(rows)
 
 
+def _regional(page: Page, points: pd.DataFrame, rois: dict, atlas, n_boot: int, seed: int) -> None:
+    from ..scaling import region_gains, target_gains
+
+    section = page.section("Size law by region")
+    section.text("The log-linear law ŝ = c + g·log10 N of each family, per named ROI (fitted to its targets, "
+                 "subjects and targets redrawn) and per target (its own slope over subjects and models, "
+                 "subjects redrawn): where in the brain bigger models predict better. Intervals are 95% "
+                 "bootstrap intervals; with many targets, about 5% of those with no gain exclude zero by chance.")
+    shown = False
+    for name, ladder in ladders(points).items():
+        rows = reference(ladder, at_most_data=True)
+        if rows["params"].nunique() < 2:
+            continue
+        shown = True
+        if rois:
+            table = _guard(section, f"{name}: size law per ROI", lambda r=rows: region_gains(
+                r, {"all targets": None, **rois}, score=SCORE, n_boot=n_boot, seed=seed))
+            if table is not None:
+                section.table(table.assign(family=name))
+        if rows["subject"].nunique() < 2:
+            section.note(f"{name}: one subject, so no per-target interval (it redraws subjects).")
+            continue
+        gains = _guard(section, f"{name}: size law per target", lambda r=rows: target_gains(
+            r, score=SCORE, n_boot=n_boot, seed=seed))
+        if gains is None:
+            continue
+        marked = int(gains["excludes_zero"].sum())
+        section.text(f"{name}: {marked} of {int(gains['gain'].notna().sum())} targets have a gain per decade "
+                     "whose interval excludes zero.")
+        section.figure(lambda g=gains: figures.target_gains_plot(g), f"{name}: gain per decade of N, per target")
+        if atlas is not None:
+            section.figure(lambda g=gains: figures.gain_map(g, atlas), f"{name}: gain per decade of N on the brain (outlined: interval excludes 0)")
+    if not shown:
+        section.note("No family has two or more model sizes, so there is no size law by region.")
+
+
 def _feature_count(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
     """The size law at the models' full width beside the same law at each fixed feature count."""
     if "projection" not in points or set(points["projection"].dropna()) <= {schema.UNPROJECTED}:
@@ -543,6 +579,7 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _overview(page, results, summary)
         _model_scaling(page, points, n_boot, seed)
         _depth(page, results, n_boot, seed)
+        _regional(page, points, study.get("scoring", {}).get("rois") or {}, atlas, n_boot, seed)
         _feature_count(page, points, n_boot, seed)
         _joint(page, points, n_boot, seed)
         _extrapolation(page, points)

@@ -174,7 +174,7 @@ def depth_plot(trend):
             label=f"trend: {trend.slope:+.3f} per decade [{low:+.3f}, {high:+.3f}]")
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(trend.x)
+    ax.set_xlabel("parameters N" if trend.x == "params" else trend.x)
     ax.set_ylabel("relative depth of the best layer")
     _legend(ax)
     return fig
@@ -319,6 +319,49 @@ def brain_map(results: pd.DataFrame, atlas, score: str = "r"):
     plotting.plot_glass_brain(nib.Nifti1Image(volume, image.affine), figure=fig, colorbar=True, plot_abs=False,
                               symmetric_cbar=False, vmin=float(shown.min()), vmax=float(shown.max()),
                               cmap="viridis", title=f"best {score} per target")
+    return fig
+
+
+def target_gains_plot(gains: pd.DataFrame):
+    """Each target's gain per decade of model size with its 95% interval, targets ranked by gain; those whose
+    interval excludes zero in colour (:func:`~cortexscale.scaling.target_gains`)."""
+    plt = _plt()
+    gains = gains[np.isfinite(gains["gain"])].sort_values("gain", kind="stable").reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+    for marked, colour, label in ((True, "#b2182b", "interval excludes 0"), (False, "0.6", "interval includes 0")):
+        part = gains[gains["excludes_zero"] == marked]
+        if len(part):
+            ax.errorbar(part.index, part["gain"], yerr=[part["gain"] - part["low"], part["high"] - part["gain"]],
+                        fmt="o", ms=3, lw=0.8, color=colour, label=f"{label} ({len(part)})")
+    ax.axhline(0.0, color="k", lw=0.8)
+    if len(gains) <= 40:
+        ax.set_xticks(gains.index, gains["target"].astype(str), rotation=90, fontsize=6)
+    else:
+        ax.set_xticks([])
+    ax.set_xlabel("targets, ranked by gain")
+    ax.set_ylabel("gain in r per decade of N")
+    _legend(ax)
+    return fig
+
+
+def gain_map(gains: pd.DataFrame, atlas):
+    """Each target's gain per decade of model size on glass brains, the targets whose interval excludes zero
+    outlined; ``atlas`` as for :func:`brain_map`."""
+    import nibabel as nib
+    from nilearn import plotting
+
+    image = nib.load(str(atlas))
+    values = gains.set_index("target")["gain"].fillna(0.0)
+    volume = target_volume(values, image)
+    marked = target_volume(gains.set_index("target")["excludes_zero"].astype(float), image)
+    plt = _plt()
+    fig = plt.figure(figsize=(8, 3))
+    bound = float(np.abs(volume).max()) or 1.0
+    display = plotting.plot_glass_brain(nib.Nifti1Image(volume, image.affine), figure=fig, colorbar=True,
+                                        plot_abs=False, vmin=-bound, vmax=bound, cmap="RdBu_r", threshold=None,
+                                        title="gain in r per decade of N")
+    if marked.any():
+        display.add_contours(nib.Nifti1Image(marked, image.affine), levels=[0.5], colors="k", linewidths=0.8)
     return fig
 
 
