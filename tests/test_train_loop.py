@@ -434,6 +434,17 @@ def test_checkpoints_are_pruned_to_keep_last(tmp_path):
     assert [json.loads(line)["step"] for line in lines] == list(range(1, 8))
 
 
+def test_keep_steps_are_checkpointed_off_the_schedule_and_never_pruned(tmp_path):
+    result = train(toy_model(), toy_data(), quick(steps=7, ckpt_every=2, keep_last=1, keep_steps=(3, 4)), tmp_path,
+                   progress=False)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step_00000003", "step_00000004", "step_00000007"]
+    assert json.loads((tmp_path / "checkpoints" / "step_00000003" / "summary.json").read_text())["step"] == 3
+    assert result.checkpoint.name == "step_00000007"
+    with pytest.raises(ValueError, match=r"keep_steps must be positive step numbers, got \[0, 2\]"):
+        quick(steps=7, keep_steps=(2, 0))
+
+
 def test_evaluate_is_the_sample_weighted_mean_loss():
     model, data = toy_model(dropout=0.5), toy_data(n=10)
     val = evaluate(model, data, batch_size=4)

@@ -184,6 +184,23 @@ def _depth(page: Page, results: pd.DataFrame, n_boot: int, seed: int) -> None:
                      "depth trend.")
 
 
+def _training_curves(page: Page, points: pd.DataFrame) -> None:
+    """Only for a study whose trainable blocks have ``checkpoints``."""
+    if "step" not in points or points["step"].isna().all():
+        return
+    section = page.section("Training curves")
+    section.text("Each trained model's checkpoints (the study's checkpoints: steps) were fitted like the model "
+                 "itself, each at its own best layer and the largest fMRI training size: score against the "
+                 "training FLOPs spent up to each, one line per model, coloured by its size. The upper envelope "
+                 "is the best score each compute budget bought, the curve the compute-optimal frontier "
+                 "follows; the joint law above is fitted to every checkpoint too (training data seen so far).")
+    trained = points[points["family"].isin([name for name in FAMILIES if FAMILIES[name].train is not None])]
+    for family, part in trained.groupby("family"):
+        if part["step"].notna().any():
+            section.figure(lambda p=part: figures.training_curves(p, SCORE),
+                           f"{family}: score against training FLOPs, through each model's checkpoints")
+
+
 def depth_rows(results: pd.DataFrame) -> pd.DataFrame:
     """The per-target rows a depth trend is fitted on: every layer of every single-space feature model with
     a block count, at each subject's largest fMRI training size."""
@@ -582,6 +599,7 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _regional(page, points, study.get("scoring", {}).get("rois") or {}, atlas, n_boot, seed)
         _feature_count(page, points, n_boot, seed)
         _joint(page, points, n_boot, seed)
+        _training_curves(page, points)
         _extrapolation(page, points)
         _fmri_law(page, model_points(results, every_fmri=True), n_boot, seed)
         _effects(page, points, n_boot, seed)

@@ -180,6 +180,33 @@ def depth_plot(trend):
     return fig
 
 
+def training_curves(points: pd.DataFrame, score: str = "r"):
+    """Score against training FLOPs spent, one line per trained model through its checkpoints (coloured by
+    its parameter count on a sequential map), and their upper envelope: the best score each budget bought.
+    ``points``: per-target rows of each model at its best layer, with ``step`` (NaN: the trained model)."""
+    plt = _plt()
+    keys = [c for c in model_keys(points) if c != "step"]
+    per_point = points.groupby([*keys, "step", "subject", "params", "train_flops"], dropna=False)[score].mean()
+    curves = per_point.groupby([*keys, "step", "params", "train_flops"], dropna=False).mean().reset_index()
+    sizes = np.log10(curves["params"].to_numpy(dtype=float))
+    span = (sizes.min(), max(sizes.max(), sizes.min() + 1e-9))
+    cmap = plt.get_cmap("viridis")
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    for _, curve in curves.groupby(keys, dropna=False, sort=False):
+        curve = curve.sort_values("train_flops")
+        shade = (np.log10(curve["params"].iloc[0]) - span[0]) / (span[1] - span[0])
+        ax.plot(curve["train_flops"], curve[score], marker="o", ms=3, lw=1.2, color=cmap(0.9 * shade))
+    order = curves.sort_values("train_flops")
+    ax.plot(order["train_flops"], order[score].cummax(), color="k", ls="--", lw=1, label="envelope (best so far)")
+    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(span[0], span[0] + (span[1] - span[0]) / 0.9))
+    fig.colorbar(mappable, ax=ax, label="log10 parameters")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs spent")
+    ax.set_ylabel(f"mean {score}")
+    _legend(ax)
+    return fig
+
+
 def projection_plot(points: pd.DataFrame, fits: dict, score: str = "r"):
     """Score against parameters N at each feature count: the mean over subjects (markers) and the log-linear
     law with its 95% band (lines), one colour per projection (the full width in black). ``points``: one row per

@@ -121,11 +121,12 @@ def _read_marker(path: Path) -> dict | None:
         return None
 
 
-def prune_checkpoints(run_dir, keep_last: int, upto: int | None = None) -> None:
-    """Delete all but the ``keep_last`` newest checkpoints up to step ``upto``; the marked best always stays."""
+def prune_checkpoints(run_dir, keep_last: int, upto: int | None = None, keep_steps=()) -> None:
+    """Delete all but the ``keep_last`` newest checkpoints up to step ``upto``; the marked best and the
+    checkpoints of ``keep_steps`` always stay."""
     keep = best_checkpoint(run_dir)
     found = [folder for folder in list_checkpoints(Path(run_dir) / "checkpoints")
-             if upto is None or checkpoint_step(folder) <= upto]
+             if (upto is None or checkpoint_step(folder) <= upto) and checkpoint_step(folder) not in keep_steps]
     for folder in found[:-keep_last] if keep_last else []:
         if folder != keep:
             shutil.rmtree(_trash(folder), ignore_errors=True)

@@ -25,7 +25,8 @@ class TrainConfig:
     sees ``batch_size * grad_accum`` samples. ``eval_every``, ``ckpt_every`` and ``log_every`` count optimizer
     steps; 0 turns periodic evaluation or checkpointing off (the final step is always evaluated, when there
     is validation data, and checkpointed; so is every checkpoint, to mark the best). ``keep_last`` bounds how
-    many checkpoints stay on disk besides the marked best (0 keeps all).
+    many checkpoints stay on disk besides the marked best (0 keeps all); ``keep_steps`` are steps checkpointed
+    whatever ``ckpt_every`` says and never pruned (the checkpoints a study extracts features from).
     ``grad_clip`` of 0 turns clipping off. ``compile``: False, True (torch.compile with inductor) or the name
     of a torch.compile backend (e.g. "aot_eager", quick to compile, for debugging). ``precision`` takes any
     spelling :func:`cortexscale.runtime.resolve_precision` does (``"bfloat16"``, ``torch.bfloat16``, ...) of
@@ -54,10 +55,14 @@ class TrainConfig:
     ckpt_every: int = 0
     log_every: int = 1
     keep_last: int = 2
+    keep_steps: tuple[int, ...] = ()
     num_workers: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "keep_steps", tuple(sorted({int(s) for s in self.keep_steps})))
+        if any(s <= 0 for s in self.keep_steps):
+            raise ValueError(f"keep_steps must be positive step numbers, got {list(self.keep_steps)}")
         object.__setattr__(self, "precision",
                            resolve_precision(self.precision, TRAIN_PRECISIONS, "TrainConfig.precision"))
         object.__setattr__(self, "device", device_name(self.device, "TrainConfig.device"))

@@ -324,13 +324,13 @@ def _save(out_dir, model, optimizer, scheduler, scaler, run, cfg, total):
     summary["val"] = run["val"] if run.get("val_step") == run["step"] else {}
     folder = save_checkpoint(model, out_dir / "checkpoints" / f"step_{run['step']:08d}", train_state=state,
                              extra=extra, summary=summary, metrics_path=out_dir / "metrics.jsonl")
-    return folder, _tidy(out_dir, run["step"], cfg.keep_last)
+    return folder, _tidy(out_dir, run["step"], cfg.keep_last, cfg.keep_steps)
 
 
-def _tidy(out_dir, step: int, keep_last: int):
+def _tidy(out_dir, step: int, keep_last: int, keep_steps=()):
     """Bring the best marker up to date with the checkpoints up to ``step``, then prune; returns the best."""
     best = mark_best(out_dir, upto=step)
-    prune_checkpoints(out_dir, keep_last, upto=step)
+    prune_checkpoints(out_dir, keep_last, upto=step, keep_steps=keep_steps)
     return best
 
 
@@ -389,7 +389,7 @@ def train(model: nn.Module, train_data: Dataset, cfg: TrainConfig, out_dir, val_
     if run["step"] > total:
         raise ValueError(f"{out_dir} holds a checkpoint at step {run['step']}, past the budget of {total} steps")
     _prepare_metrics(metrics_path, run["step"])
-    best = _tidy(out_dir, run["step"], cfg.keep_last)
+    best = _tidy(out_dir, run["step"], cfg.keep_last, cfg.keep_steps)
 
     loss_fn = _loss_fn(model, cfg.compile)
     batches = _batches(train_data, cfg, run["samples"], device)
@@ -418,7 +418,7 @@ def train(model: nn.Module, train_data: Dataset, cfg: TrainConfig, out_dir, val_
             if record is not None:
                 _append_metrics(metrics_path, record)
                 bar.set_postfix(loss=f"{run['train_loss']:.4g}", lr=f"{lr:.3g}")
-            if _due(step, cfg.ckpt_every, total):
+            if _due(step, cfg.ckpt_every, total) or step in cfg.keep_steps:
                 checkpoint, best = _save(out_dir, model, optimizer, scheduler, scaler, run, cfg, total)
             bar.update(1)
             if callback is not None:

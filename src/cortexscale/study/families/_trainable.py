@@ -14,6 +14,8 @@ import itertools
 import time
 
 import numpy as np
+from typing import Annotated, Literal
+
 from pydantic import Field, field_validator, model_validator
 
 from ...data import FrameStore, ProceduralGame, held_out_blocks, nested_subsets, trainable_frames
@@ -21,10 +23,10 @@ from ...runtime import resolve_precision
 from ..fields import ModelSpec, Spec
 from ..sweeps import sweep_axes
 from ..tasks import make_task, stage
-from .base import model_sizes
+from .base import FeatureModel, model_sizes
 
-__all__ = ["TrainableSpec", "VideoSpec", "axes_label", "build_config", "check_axes", "check_fits", "fit_model",
-           "grid", "split_clips", "train_config", "video_task"]
+__all__ = ["TrainableSpec", "VideoSpec", "axes_label", "build_config", "check_axes", "check_fits",
+           "checkpoint_sizes", "fit_model", "grid", "split_clips", "train_config", "trained_path", "video_task"]
 
 
 def grid(axes: dict[str, list]) -> list[dict]:
@@ -92,6 +94,7 @@ class TrainableSpec(ModelSpec):
     config: dict = {}
     train: dict = {}
     axes: dict[str, list] = {}
+    checkpoints: list[Annotated[int, Field(gt=0)]] | Literal["all"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -115,12 +118,45 @@ class TrainableSpec(ModelSpec):
     def _every_point_builds(self):
         self.shared_configs()
         for point in grid(self.axes):
+            where = f"grid point {axes_label(point)}" if point else "its config"
             try:
                 self.configs(point)
             except (ValueError, TypeError) as err:
-                where = f"grid point {axes_label(point)}" if point else "its config"
                 raise ValueError(f"{where}: {err}") from None
+            self._check_checkpoints(point, where)
         return self
+
+    def _check_checkpoints(self, point: dict, where: str) -> None:
+        cfg = self.configs(point)[1]
+        if self.checkpoints == "all" and (cfg.steps is None or not cfg.ckpt_every):
+            raise ValueError(f"{where}: checkpoints: all takes every train.ckpt_every-th of train.steps steps; set "
+                             "both (the steps must be known when the study is planned), or list the steps")
+        late = [step for step in self.checkpoint_steps(point) if cfg.steps is not None and step > cfg.steps]
+        if late:
+            raise ValueError(f"{where}: checkpoints {late} lie past its {cfg.steps} training steps")
+
+    def checkpoint_steps(self, point: dict) -> list[int]:
+        """The training steps of a grid point whose checkpoints are feature models too (``checkpoints``)."""
+        if self.checkpoints is None:
+            return []
+        cfg = self.configs(point)[1]
+        if self.checkpoints == "all":
+            return list(range(cfg.ckpt_every, cfg.steps + 1, cfg.ckpt_every))
+        return sorted(set(self.checkpoints))
+
+    def train_settings(self, point: dict) -> dict:
+        """The block's ``train`` settings, keeping the checkpoints a grid point's features are taken from."""
+        steps = self.checkpoint_steps(point)
+        return {**self.train, "keep_steps": steps} if steps else dict(self.train)
+
+    def feature_models(self, family: str, point: dict, settings: dict, inputs: dict, n_layers: int,
+                       width: int) -> list[FeatureModel]:
+        """A grid point's trained model and one feature model per checkpoint step (labelled ``step``)."""
+        labels = {"model": self.name, "family": family, **point}
+        final = FeatureModel(family, self.name, labels, settings, inputs, n_layers, self.layers, width=width)
+        return [final] + [FeatureModel(family, self.name, {**labels, "step": step}, {**settings, "checkpoint": step},
+                                       inputs, n_layers, self.layers, width=width)
+                          for step in self.checkpoint_steps(point)]
 
     def shared_configs(self) -> None:
         """Build what every grid point shares (a tokenizer's config), raising what its constructor raises."""
@@ -152,6 +188,36 @@ def split_clips(n_frames: int, length: int, size: int | None, seed: int = 0) -> 
     size = size or trainable_frames(n_frames, length)
     subsets = nested_subsets(n_clips * length, [size], val_size=n_val * length, seed=seed, unit=length)
     return subsets.train[size], subsets.val
+
+
+def trained_path(context, settings: dict):
+    """The folder a trained feature model loads from: its run (best or latest checkpoint), or, for a
+    checkpoint feature model, that step's checkpoint."""
+    from ...errors import ModelError
+
+    run = context.inputs["model"] / "run"
+    step = settings.get("checkpoint")
+    if step is None:
+        return run
+    folder = run / "checkpoints" / f"step_{step:08d}"
+    if not folder.is_dir():
+        trained = context.input_meta("model")["result"].get("steps")
+        raise ModelError(f"the checkpoint at step {step} was not kept: the model trained {trained} steps")
+    return folder
+
+
+def checkpoint_sizes(context, settings: dict) -> dict:
+    """What a checkpoint feature model adds to its sizes: its ``step``, the FLOPs spent up to it and the
+    training data seen so far (the model's training data times the share of its training samples seen)."""
+    import json
+
+    step = settings.get("checkpoint")
+    if step is None:
+        return {}
+    summary = json.loads((trained_path(context, settings) / "summary.json").read_text())
+    trained = context.input_meta("model")["result"]
+    share = summary["samples"] / trained["train_samples"]
+    return {"step": int(step), "train_flops": float(summary["flops"]), "train_data": float(trained["train_data"]) * share}
 
 
 def fit_model(model, data, cfg, out, val=None, augment=None) -> dict:

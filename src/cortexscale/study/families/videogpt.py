@@ -16,8 +16,8 @@ from ...data import FrameStore, trainable_frames
 from ...runtime import resolve_device
 from ..fields import Spec
 from ..tasks import make_task, stage
-from ._trainable import (TrainableSpec, axes_label, build_config, check_axes, check_fits, fit_model, grid,
-                         split_clips, train_config, video_task)
+from ._trainable import (TrainableSpec, axes_label, build_config, check_axes, check_fits, checkpoint_sizes,
+                         fit_model, grid, split_clips, train_config, trained_path, video_task)
 from .base import Expansion, Extracted, Family, FeatureModel, Roles, model_sizes, register_family
 
 __all__ = ["TokenizerSpec", "VideoGPTSpec"]
@@ -100,15 +100,14 @@ def expand(spec: VideoGPTSpec, study) -> Expansion:
     tokens = make_task("tokens", {}, {"video": video, "tokenizer": tokenizer}, label=f"{spec.name}: tokenize video")
     tasks, models = [video, tokenizer, tokens], []
     for point in grid(spec.axes):
-        settings = GPTTrainSettings(family="videogpt", name=spec.name, config=spec.config, train=spec.train,
-                                    axes=point)
+        settings = GPTTrainSettings(family="videogpt", name=spec.name, config=spec.config,
+                                    train=spec.train_settings(point), axes=point)
         train = make_task("train", settings.model_dump(mode="json"), {"tokens": tokens, "tokenizer": tokenizer},
                           label=f"{spec.name} {axes_label(point)}".strip())
         tasks.append(train)
-        labels = {"model": spec.name, "family": "videogpt", **point}
         config = spec.configs(point)[0]
-        models.append(FeatureModel("videogpt", spec.name, labels, {}, {"model": train, "tokenizer": tokenizer},
-                                   config.layers, spec.layers, width=config.hidden))
+        models += spec.feature_models("videogpt", point, {}, {"model": train, "tokenizer": tokenizer},
+                                      config.layers, config.hidden)
     return Expansion(tasks, models)
 
 
@@ -189,14 +188,14 @@ def features(settings: dict, stimulus, layers: list[int], kind: str, context) ->
     store = FrameStore.open(stimulus.frames)
     frames = stimulus.events["value"].to_numpy(dtype=np.int64)
     onsets = stimulus.events["onset"].to_numpy()
-    model = load_pretrained(context.inputs["model"] / "run", device=context.device)
+    model = load_pretrained(trained_path(context, settings), device=context.device)
     vqvae = load_pretrained(context.inputs["tokenizer"] / "run", device=context.device)
     length = vqvae.config.frames
     starts = np.arange(0, len(frames) - length + 1, length)
     events = pd.DataFrame({"onset": onsets[starts], "duration": length / store.fps, "value": frames[starts]})
     feats = extract_features((vqvae, model), events, layers, kind="clips", frames=store, device=context.device,
                              progress=False)
-    return Extracted(feats, events, model_sizes(model))
+    return Extracted(feats, events, {**model_sizes(model), **checkpoint_sizes(context, settings)})
 
 
 ROLES = Roles(data=("frames",), slopes=("hidden", "layers", "heads", "frames"), baselines={"precision": "fp32"})

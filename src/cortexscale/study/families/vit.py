@@ -12,8 +12,8 @@ from pydantic import Field, field_validator, model_validator
 from ...data import FrameStore, trainable_frames
 from ..fields import Spec
 from ..tasks import make_task
-from ._trainable import (TrainableSpec, axes_label, build_config, check_axes, check_fits, fit_model, grid,
-                         split_clips, train_config, video_task)
+from ._trainable import (TrainableSpec, axes_label, build_config, check_axes, check_fits, checkpoint_sizes,
+                         fit_model, grid, split_clips, train_config, trained_path, video_task)
 from .base import Expansion, Extracted, Family, FeatureModel, Roles, model_sizes, register_family
 
 __all__ = ["ViTSpec"]
@@ -87,7 +87,8 @@ class ViTTrainSettings(Spec):
 
 
 def _train_task(spec: ViTSpec, point: dict, inputs: dict, label: str, upstream: bool = False):
-    settings = ViTTrainSettings(family="vit", name=spec.name, config=spec.config, train=spec.train,
+    train = spec.train if upstream else spec.train_settings(point)
+    settings = ViTTrainSettings(family="vit", name=spec.name, config=spec.config, train=train,
                                 image_size=spec.image_size, axes=point, upstream=upstream)
     return make_task("train", settings.model_dump(mode="json"), inputs, label=label.strip())
 
@@ -105,10 +106,8 @@ def expand(spec: ViTSpec, study) -> Expansion:
             inputs = {**inputs, "upstream": upstream}
         train = _train_task(spec, point, inputs, f"{spec.name} {axes_label(point)}")
         tasks.append(train)
-        labels = {"model": spec.name, "family": "vit", **point}
         config = spec.configs(point)[0]
-        models.append(FeatureModel("vit", spec.name, labels, {"pool": spec.pool}, {"model": train},
-                                   config.depth, spec.layers, width=config.width))
+        models += spec.feature_models("vit", point, {"pool": spec.pool}, {"model": train}, config.depth, config.width)
     return Expansion(tasks, models)
 
 
@@ -163,10 +162,10 @@ def features(settings: dict, stimulus, layers: list[int], kind: str, context) ->
 
     store = FrameStore.open(stimulus.frames)
     events = stimulus.events.assign(value=stimulus.events["value"].to_numpy(dtype=np.int64))
-    model = load_pretrained(context.inputs["model"] / "run", device=context.device)
+    model = load_pretrained(trained_path(context, settings), device=context.device)
     feats = extract_features(model, events, layers, kind="frames", frames=store, pool=settings["pool"],
                              device=context.device, progress=False)
-    return Extracted(feats, events, model_sizes(model))
+    return Extracted(feats, events, {**model_sizes(model), **checkpoint_sizes(context, settings)})
 
 
 ROLES = Roles(data=("images",), slopes=("hidden", "layers", "heads", "images"),

@@ -6,7 +6,8 @@ per fit, so collect holds one fit's rows at once whatever the study's size, and 
 fit's labels (model, subject, layer, ...) reads only the row groups it needs. Each target's ``normalised_r``
 is ``r / ceiling`` (:func:`cortexscale.encoding.normalised_correlation`). A feature model's parameters come
 from its features' records and its training data, FLOPs and time from its training task's, or, for a
-pretrained model, from its features' records; a joint fit's parameters are its spaces' summed.
+pretrained model, from its features' records (a checkpoint's records hold its training data seen and FLOPs
+spent so far); a joint fit's parameters are its spaces' summed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def _model_columns(row: CollectRow, meta) -> dict:
     for features, model in zip(row.features, row.models):
         found = meta(features)["result"]
         trained = meta(model)["result"] if model is not None else {}
+        if "step" in found:  # a checkpoint: its data and FLOPs so far, not its whole training's
+            trained = {**trained, **{c: found[c] for c in ("train_data", "train_flops") if c in found}}
         spaces.append({"params": found.get("params"), "params_non_embedding": found.get("params_non_embedding"),
                        **{c: trained.get(c, found.get(c)) for c in schema.MODEL_COLUMNS[2:]}})
     if len(spaces) == 1:
