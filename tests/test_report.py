@@ -291,3 +291,96 @@ def test_the_depth_and_regional_sections_draw_on_the_brain(report):
     assert "gain per decade of N, per target" in regional and "gain per decade of N on the brain" in regional
     counts = re.search(r"(\d+) of (\d+) targets have a gain per decade whose interval excludes zero", regional)
     assert counts and int(counts.group(2)) == 8 and int(counts.group(1)) == 8   # every parcel gains with size
+
+
+def test_the_summary_opens_the_page_and_names_the_fitted_gains(report):
+    dom, _ = render(report)
+    body = dom[dom.index("<body"):]
+    assert body.index('id="summary"') < body.index("<nav") < body.index("<details")
+    summary = body[body.index('id="summary"'):body.index("<nav")]
+    gains = dict(re.findall(r"gpt, (model size|training data|fMRI training data): ([+-]\d\.\d{3}) \[", summary))
+    assert set(gains) == {"model size", "training data", "fMRI training data"}
+    law = next(t for t in html_tables(report.read_text())
+               if list(t.columns[:2]) == ["parameter", "value"] and "slope" in set(t["parameter"]))
+    assert float(gains["model size"]) == pytest.approx(law.set_index("parameter").loc["slope", "value"], abs=6e-4)
+    assert "Best model: gpt hidden=256" in summary and "compute-optimal split: N_opt ∝ C^" in summary
+    anchors = re.findall(r'<a href="#([^"]+)">', body[body.index("<nav"):body.index("</nav>")])
+    assert len(anchors) >= 10 and all(f'<details open="" id="{a}">' in body for a in anchors)
+
+
+def _pdf_parses(data: bytes) -> bool:
+    """A PDF's header, end marker and cross-reference table where its trailer says it starts."""
+    found = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", data)
+    return data.startswith(b"%PDF-1.") and found is not None and data[int(found.group(1)):].startswith(b"xref")
+
+
+def test_every_figure_is_written_as_svg_and_pdf_and_every_table_as_csv(report):
+    import xml.etree.ElementTree as ET
+
+    html = report.read_text()
+    figures_ = re.findall(r'<a href="(figures/[^"]+\.svg)">SVG</a> · <a href="(figures/[^"]+\.pdf)">PDF</a>', html)
+    assert len(figures_) == html.count("data:image/png;base64") >= 8
+    for svg, pdf in figures_:
+        root = ET.parse(report.parent / svg).getroot()
+        assert root.tag.endswith("svg") and len(list(root.iter())) > 50
+        assert _pdf_parses((report.parent / pdf).read_bytes()), pdf
+    tables = re.findall(r'<a href="(tables/[^"]+\.csv)">CSV</a>', html)
+    assert len(tables) == len(html_tables(html)) >= 8
+    for name, shown in zip(tables, html_tables(html)):
+        table = pd.read_csv(report.parent / name)
+        assert list(table.columns) == list(shown.columns) and len(table) == len(shown)
+    on_disk = {p.relative_to(report.parent).as_posix() for p in report.parent.glob("*/*")}
+    assert on_disk == {name for pair in figures_ for name in pair} | set(tables)
+
+
+def _toy_report(tmp_path, **changes):
+    from typer.testing import CliRunner
+
+    from cortexscale.cli import app
+    from study_fixtures import toy_study
+
+    study = toy_study(tmp_path, **changes)
+    CliRunner().invoke(app, ["run", str(study), "--out", str(tmp_path / "out"), "--no-progress"])
+    return write_report(tmp_path / "out", n_boot=20).read_text()
+
+
+def _section(html: str, title: str) -> str:
+    part = html[html.index(f"<h2>{title}</h2>"):]
+    return part[:part.index("</details>")]
+
+
+def test_a_study_of_pretrained_models_says_why_trained_sections_are_missing_and_writes_its_methods(tmp_path):
+    html = _toy_report(tmp_path)
+    assert "No family of this study varies its models&#x27; training data" in _section(
+        html, "Model size and training data together: the compute-optimal frontier")
+    assert "Training curves" not in html and "could not be drawn" not in html
+    methods = _section(html, "Methods, for a paper")
+    assert "Data. We fitted encoding models to the toy dataset (loader generic; 3 subject(s)" in methods
+    assert "ridge regression of each model&#x27;s layer alone" in methods and "delayed by 1 and 2 TRs" in methods
+    assert "chosen from 3 values between 1 and 100 by 2-fold cross-validation" in methods
+    assert re.search(r"Software\. Python 3\.\d+\.\d+, cortexscale [\w.+]+, numpy", methods)
+    assert "Before you read on" in html and "the size laws are fitted to 2 model sizes" in html
+
+
+def test_a_study_of_one_model_says_there_is_no_law_of_size(tmp_path):
+    from study_fixtures import write_tiny_lm
+
+    model = {"family": "pretrained", "name": "lm", "source": str(write_tiny_lm(tmp_path / "lm", 2)),
+             "context": [8, 16], "layers": [1, 2]}
+    html = _toy_report(tmp_path, models=[model])
+    assert "pretrained models: one model size (N = " in _section(html, "Scaling with model size")
+    assert "No family has two or more model sizes" in _section(html, "Size law by region")
+    assert "pretrained models: one model size, so no law of size can be fitted." in html
+    assert "Best model: lm (N = " in html
+
+
+def test_a_study_whose_fits_all_failed_says_why_it_has_no_results(tmp_path):
+    from study_fixtures import write_tiny_lm
+
+    folder = write_tiny_lm(tmp_path / "lm", 1)
+    models = [{"family": "pretrained", "name": "lm", "source": str(folder), "context": [8, 16], "layers": [1]}]
+    (folder / "model.safetensors").write_bytes(b"not weights")     # read when features are extracted, not planned
+    html = _toy_report(tmp_path, models=models)
+    note = _section(html, "No results yet")
+    assert "The study has no results table because tasks failed" in note and "--traceback shows each" in note
+    assert "features" in note and "Error" in note

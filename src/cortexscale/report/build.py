@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import write_atomic
 from .._warnings import recorded_warnings
 from ..study.families import FAMILIES, Roles
 from ..study import schema
@@ -132,7 +131,11 @@ def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
         if rows["params"].nunique() < 2:
             section.text(f"{name}: one model size (N = {rows['params'].iloc[0]:,}), so no law of size; its other "
                          "axes are in the sections below.")
+            page.warn(f"{name}: one model size, so no law of size can be fitted.")
             continue
+        if rows["params"].nunique() < 4:
+            page.warn(f"{name}: the size laws are fitted to {rows['params'].nunique()} model sizes; fewer than 4 "
+                      "leave the saturating law's shape to its start values.")
         per_subject = rows.groupby(["subject", "params"], dropna=False)[SCORE].mean().reset_index()
         drawn = False
         for law in ("power", "loglinear"):
@@ -144,6 +147,11 @@ def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
                                f"{name}: {law} law of r against N")
                 section.table(_fit_table(fit))
                 drawn = True
+                _identified(page, name, fit)
+                if law == "loglinear":
+                    page.finding(f"{name}, model size: {_gain(fit, 'params')} r per decade of parameters "
+                                 f"(log-linear law over {rows['params'].nunique()} sizes, N = "
+                                 f"{rows['params'].min():.3g} to {rows['params'].max():.3g}).", rank=1)
         if not drawn:
             section.figure(lambda d=per_subject: figures.scaling_curves(d, "params", SCORE, None, "parameters N"),
                            f"{name}: r against N (no law could be fitted)")
@@ -296,10 +304,10 @@ def _joint(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
         section.note("No family of this study varies its models' training data, so there is no joint law of N "
                      "and D to fit.")
     for name, ladder in trained.items():
-        _frontier(section, name, reference(ladder, at_most_data=False), n_boot, seed)
+        _frontier(page, section, name, reference(ladder, at_most_data=False), n_boot, seed)
 
 
-def _frontier(section: Section, name: str, rows: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _frontier(page: Page, section: Section, name: str, rows: pd.DataFrame, n_boot: int, seed: int) -> None:
     from ..scaling import compute_optimal, frontier_exponents, iso_flop
 
     fit = _guard(section, f"{name}: joint law", lambda: _fit(rows, "joint", params="params", data="train_data",
@@ -307,6 +315,9 @@ def _frontier(section: Section, name: str, rows: pd.DataFrame, n_boot: int, seed
     if fit is None:
         return
     section.table(_fit_table(fit))
+    _identified(page, name, fit)
+    page.finding(f"{name}, training data: {_gain(fit, 'data')} r per decade of training data, beside "
+                 f"{_gain(fit, 'params')} per decade of parameters (joint law).", rank=2)
     low, high = np.log10(rows["train_flops"].min()), np.log10(rows["train_flops"].max())
     budgets = np.logspace(low, high + 1, 5)
     optimal = _guard(section, f"{name}: frontier", lambda: compute_optimal(fit, budgets))
@@ -317,6 +328,9 @@ def _frontier(section: Section, name: str, rows: pd.DataFrame, n_boot: int, seed
     exponents = _guard(section, f"{name}: frontier exponents", lambda: frontier_exponents(fit))
     if exponents is not None:
         section.table(exponents.reset_index())
+        a, b = exponents.loc["a"], exponents.loc["b"]
+        page.finding(f"{name}, compute-optimal split: N_opt ∝ C^{a['value']:.2f} [{a['low']:.2f}, {a['high']:.2f}], "
+                     f"D_opt ∝ C^{b['value']:.2f} [{b['low']:.2f}, {b['high']:.2f}].", rank=4)
 
 
 def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
@@ -343,6 +357,9 @@ def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
         if fit is None:
             continue
         section.table(_fit_table(fit))
+        _identified(page, name, fit)
+        page.finding(f"{name}, fMRI training data: {_gain(fit, 'fmri')} r per decade of fMRI training TRs "
+                     "(joint law with the fMRI axis).", rank=3)
         keys = [c for c in ("params", "train_data", "n_train_trs") if c in rows]
         per_subject = rows.groupby(["subject", *keys], dropna=False)[SCORE].mean().reset_index()
         section.figure(lambda d=per_subject, f=fit: figures.fmri_law_plot(d, f, SCORE),
@@ -358,6 +375,27 @@ def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
     if not found:
         section.note("No family of this study has two or more model sizes fitted at two or more fMRI sizes, so "
                      "there is no law of fMRI data to fit.")
+
+
+def _gain(fit, role: str) -> str:
+    """A fit's gain per decade of ``role`` with its interval, as text."""
+    low, high = fit.intervals[f"gain_per_decade_{role}"]
+    return f"{fit.gain_per_decade[role]:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+IDENTIFIED_SPAN = {"alpha": 10.0, "beta": 10.0, "gamma": 10.0}
+"""How far (high / low) a positive parameter's interval may span before the summary says the sweep does not
+identify it: a factor of 10 for an exponent, of 100 (the default) for a coefficient."""
+
+
+def _identified(page: Page, name: str, fit) -> None:
+    """Warn of each parameter of ``fit`` whose interval the sweep leaves too wide to read (a frontier built on
+    it inherits that)."""
+    for param, value in fit.params.items():
+        low, high = fit.intervals[param]
+        if np.isfinite(low) and np.isfinite(high) and low > 0 and high / low > IDENTIFIED_SPAN.get(param, 100.0):
+            page.warn(f"{name}: the {fit.law} law's {param} = {value:.3g} is not identified by the sweep (95% "
+                      f"interval [{low:.3g}, {high:.3g}]); read what depends on it with care.")
 
 
 def _extrapolation(page: Page, points: pd.DataFrame) -> None:
@@ -382,6 +420,9 @@ def _extrapolation(page: Page, points: pd.DataFrame) -> None:
                 best = part.loc[part["abs_error"].idxmin()]
                 section.note(f"{name}, largest {held} held out: the {best['law']} law extrapolates best "
                              f"(error {best['error']:+.3f}).")
+                page.finding(f"{name}, extrapolation: refitted without the largest {held}, the {best['law']} law "
+                             f"predicts its score off by {best['error']:+.3f} r (measured {best['measured']:.3f}).",
+                             rank=5)
         section.table(check.assign(family=name))
 
 
@@ -549,7 +590,14 @@ def _overview(page: Page, results: pd.DataFrame, summary: pd.DataFrame) -> None:
     scores = [c for c in ("mean_r", "max_r", "mean_normalised_r") if c in summary]
     best = figures.largest_fmri(figures.best_layer(summary))
     best = best.groupby([*keys, "layer", "params"], dropna=False)[scores].mean()
-    section.table(best.reset_index().sort_values("mean_r", ascending=False).head(40))
+    table = best.reset_index().sort_values("mean_r", ascending=False)
+    section.table(table.head(40))
+    top = table.iloc[0]
+    label = figures.model_label(top, figures.axis_columns(summary))
+    normalised = (f", {top['mean_normalised_r']:.3f} of the noise ceiling" if "mean_normalised_r" in top
+                  and np.isfinite(top["mean_normalised_r"]) else "")
+    page.finding(f"Best model: {label} (N = {top['params']:.3g}) at layer {top['layer']}, mean r {top['mean_r']:.3f}"
+                 f"{normalised} (mean over subjects, largest fMRI training size).")
 
 
 def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, points: pd.DataFrame, atlas) -> None:
@@ -564,6 +612,78 @@ def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, points: 
     section.figure(lambda: figures.normalised_scores(results), "ceiling-normalised r per target (r / ceiling)")
     if atlas is not None:
         section.figure(lambda: figures.brain_map(points, atlas), "best r per target on the brain")
+
+
+def _data_warnings(page: Page, results: pd.DataFrame, study: dict) -> None:
+    """Warnings the summary owes a reader: penalties at the edge of their grid, ceilings near zero."""
+    grids = _alpha_grids(study)
+    for entry, part in results[results["alpha"].notna()].groupby("encoding") if "encoding" in results else []:
+        grid = grids.get(entry)
+        if grid is None or len(grid) < 2:
+            continue
+        at_edge = np.isclose(part["alpha"], max(grid), rtol=1e-6) | np.isclose(part["alpha"], min(grid), rtol=1e-6)
+        if at_edge.mean() > 0.1:
+            page.warn(f"encoding {entry!r}: {at_edge.mean():.0%} of targets chose a penalty at the edge of the alpha "
+                      f"grid ({min(grid):.3g} to {max(grid):.3g}); widen it (encoding.alphas).")
+    ceilings = results.drop_duplicates(["subject", "target"])["ceiling"] if "ceiling" in results else pd.Series()
+    ceilings = ceilings[np.isfinite(ceilings)]
+    if len(ceilings) and float(ceilings.median()) < 0.1:
+        page.warn(f"the median noise ceiling is {float(ceilings.median()):.3f}: normalised scores divide by a number "
+                  "near zero and are unstable.")
+
+
+def _alpha_grids(study: dict) -> dict[str, list[float]]:
+    """Each encoding entry's alpha grid, by its label, from the resolved study (empty where it cannot be read)."""
+    import yaml
+
+    from ..study import parse_study
+
+    try:
+        spec = parse_study(yaml.safe_dump(study))
+    except Exception:  # noqa: BLE001 - an old or partial study.yaml: no warning rather than no report
+        return {}
+    return {entry.label: list(entry.alpha_grid()) for entry in spec.encoding}
+
+
+def _methods(page: Page, folder: StudyFolder, results: pd.DataFrame, n_boot: int) -> None:
+    import yaml
+
+    from ..study import parse_study
+    from .methods import methods_text
+
+    section = page.section("Methods, for a paper")
+    section.text("Written from the resolved study and its results, to adapt for a methods section (cite the "
+                 "datasets and models you used).")
+    study = folder.resolved_study()
+    try:
+        spec = parse_study(yaml.safe_dump(study)) if study is not None else None
+    except Exception as err:  # noqa: BLE001 - an old or partial study.yaml: say so, keep the report
+        section.note(f"The study folder's study.yaml could not be read as a study ({err}), so no methods text.")
+        return
+    if spec is None:
+        section.note("The study folder has no study.yaml, so no methods text.")
+        return
+    for paragraph in methods_text(spec, results, folder.versions_text(), n_boot):
+        section.text(paragraph)
+
+
+def _no_results(page: Page, folder: StudyFolder) -> None:
+    """The page of a study without a results table: why, from the folder's status."""
+    section = page.section("No results yet")
+    try:
+        counts, failures = folder.status()
+    except ValueError:
+        counts, failures = {}, []
+    fits = counts.get("fit", {})
+    if failures:
+        first = failures[0]
+        section.note(f"The study has no results table because tasks failed: {len(failures)} failed, "
+                     f"{fits.get('failed', 0)} of {sum(fits.values())} fits among them. The first: {first['label']}: "
+                     f"{first['error']}. cortexscale status {folder.root} --traceback shows each.")
+        section.table(pd.DataFrame([{"kind": f["kind"], "task": f["label"], "error": f["error"]} for f in failures]))
+    else:
+        section.note(f"{folder.root} has no results.parquet: run the study first (cortexscale run); what is done so "
+                     f"far: cortexscale status {folder.root}.")
 
 
 def _about(page: Page, folder: StudyFolder) -> None:
@@ -587,13 +707,12 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
     study = folder.resolved_study() or {}
     page = Page(f"cortexscale study: {study.get('name', folder.root.name)}", f"Study folder {folder.root.resolve()}.")
     if not (folder.results_path().is_file() and folder.results_path(summary=True).is_file()):
-        page.section("No results yet").note(f"{folder.root} has no results.parquet: run the study first "
-                                            f"(cortexscale run); what is done so far: cortexscale status "
-                                            f"{folder.root}.")
+        _no_results(page, folder)
     else:
         results, summary = folder.read_results(), folder.read_results(summary=True)
         points = model_points(results)
         _overview(page, results, summary)
+        _data_warnings(page, results, study)
         _model_scaling(page, points, n_boot, seed)
         _depth(page, results, n_boot, seed)
         _regional(page, points, study.get("scoring", {}).get("rois") or {}, atlas, n_boot, seed)
@@ -606,7 +725,6 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _precision(page, results, points, folder)
         _spaces(page, results, study.get("scoring", {}).get("rois") or {}, n_boot, seed)
         _profiles(page, results, summary, points, atlas)
+        _methods(page, folder, results, n_boot)
     _about(page, folder)
-    out = folder.report_dir() / "index.html"
-    write_atomic(out, page.html())
-    return out
+    return page.write(folder.report_dir())
