@@ -90,7 +90,7 @@ def test_a_study_s_depth_trend_through_cortexscale_run_fit_and_the_report(tmp_pa
     onesize = runner.invoke(app, ["fit", str(tmp_path / "out"), "--law", "depth", "--model", "lm2"])
     assert onesize.exit_code == 2 and "cannot fit the depth trend" in onesize.output and "one size" in onesize.output
     page = write_report(tmp_path / "out", n_boot=20).read_text()
-    section = page[page.index("Depth of the best layer"):]
-    section = section[:section.index("<h2", 10)]
+    section = page[page.index("<h2>Depth of the best layer</h2>"):]
+    section = section[:section.index("</details>")]
     assert "relative depth of the best layer against N" in section and "<img" in section
     assert "trend g (per decade)" in section

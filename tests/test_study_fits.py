@@ -184,7 +184,7 @@ def test_the_stacked_example_runs_and_reports_the_gain_per_region(stories):
     report = runner.invoke(app, ["report", str(out), "--n-boot", "50"])
     assert report.exit_code == 0, report.output
     html = (out / "report" / "index.html").read_text()
-    joint = html[html.index("Joint fits: feature spaces together"):html.index("Layers, fMRI data")]
+    joint = html[html.index("<h2>Joint fits: feature spaces together</h2>"):html.index("<h2>Layers, fMRI data")]
     assert joint.count("<img") == 2 and "could not be drawn" not in joint and "not shown" not in joint
     for region in ("all targets", "auditory", "language", "mixed"):
         assert joint.count(f"<td>{region}</td>") == 2   # stacked and banded
