@@ -384,3 +384,30 @@ def test_a_study_whose_fits_all_failed_says_why_it_has_no_results(tmp_path):
     note = _section(html, "No results yet")
     assert "The study has no results table because tasks failed" in note and "--traceback shows each" in note
     assert "features" in note and "Error" in note
+
+
+def test_the_grid_is_one_picture_and_the_iso_flop_curves_carry_the_measured_runs(report):
+    html = report.read_text()
+    assert "gpt: mean r over the grid of N × D</figcaption>" in html
+    assert "gpt: iso-FLOP curves, the frontier and the measured runs</figcaption>" in html
+    fmri = html.count("<figcaption>gpt: score by amount of fMRI training data, per model size")
+    assert fmri == 1 and "could not be drawn" not in html
+
+
+def test_the_group_average_is_shown_apart_from_the_subjects(tmp_path):
+    folder = synthetic_study(tmp_path / "study")
+    results = pd.read_parquet(folder / "results.parquet")
+    group = results[results["subject"] == "s0"].assign(subject="group", r=lambda t: t["r"] + 0.2)
+    results = pd.concat([results, group], ignore_index=True)
+    results.to_parquet(folder / "results.parquet", index=False)
+    summarise(results).to_parquet(folder / "summary.parquet", index=False)
+    html = write_report(folder, n_boot=20).read_text()
+    assert "every law, mean and interval here is over the individual subjects" in html
+    apart = html[html.index("<h2>The group average, apart</h2>"):]
+    apart = apart[:apart.index("</details>")]
+    assert "the group&#x27;s r against N" in apart and "<img" in apart
+    overview = html_tables(html)[0]
+    best = overview["mean_r"].max()
+    alone = pd.read_parquet(tmp_path / "study" / "summary.parquet")
+    individuals = alone[alone["subject"] != "group"]
+    assert best < individuals["mean_r"].max() + 0.01            # the group's +0.2 is in no mean of the overview

@@ -17,6 +17,7 @@ import pandas as pd
 from .._warnings import recorded_warnings
 from ..study.families import FAMILIES, Roles
 from ..study import schema
+from ..study.plan import GROUP
 from ..study.schema import JOINT
 from ..study.store import StudyFolder
 from . import figures
@@ -315,6 +316,7 @@ def _frontier(page: Page, section: Section, name: str, rows: pd.DataFrame, n_boo
     if fit is None:
         return
     section.table(_fit_table(fit))
+    section.figure(lambda: figures.grid_heatmap(rows, SCORE), f"{name}: mean r over the grid of N × D")
     _identified(page, name, fit)
     page.finding(f"{name}, training data: {_gain(fit, 'data')} r per decade of training data, beside "
                  f"{_gain(fit, 'params')} per decade of parameters (joint law).", rank=2)
@@ -323,7 +325,10 @@ def _frontier(page: Page, section: Section, name: str, rows: pd.DataFrame, n_boo
     optimal = _guard(section, f"{name}: frontier", lambda: compute_optimal(fit, budgets))
     curves = _guard(section, f"{name}: iso-FLOP curves", lambda: iso_flop(fit, budgets))
     if optimal is not None and curves is not None:
-        section.figure(lambda: figures.frontier_plot(curves, optimal), f"{name}: iso-FLOP curves and the frontier")
+        measured = rows.groupby(["params", "train_data", "subject"])[[SCORE, "train_flops"]].mean()
+        measured = measured.groupby(["params", "train_data"]).mean().reset_index().rename(columns={SCORE: "score"})
+        section.figure(lambda: figures.frontier_plot(curves, optimal, measured),
+                       f"{name}: iso-FLOP curves, the frontier and the measured runs")
         section.table(optimal)
     exponents = _guard(section, f"{name}: frontier exponents", lambda: frontier_exponents(fit))
     if exponents is not None:
@@ -362,7 +367,7 @@ def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
                      "(joint law with the fMRI axis).", rank=3)
         keys = [c for c in ("params", "train_data", "n_train_trs") if c in rows]
         per_subject = rows.groupby(["subject", *keys], dropna=False)[SCORE].mean().reset_index()
-        section.figure(lambda d=per_subject, f=fit: figures.fmri_law_plot(d, f, SCORE),
+        section.figure(lambda d=per_subject, f=fit: figures.fmri_law_plot(d, f, SCORE, figures.size_span(every)),
                        f"{name}: r against fMRI training data, per model size, with the joint law")
         levers = _guard(section, f"{name}: what buys more", lambda f=fit: what_buys_more(f))
         if levers is not None:
@@ -608,10 +613,41 @@ def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, points: 
         section.text(f"Every model was scored at one layer ({summary['layer'].iloc[0]}), so there is no layer "
                      "profile.")
     if summary["n_train_trs"].nunique() > 1:
-        section.figure(lambda: figures.data_scaling(summary), "score by amount of fMRI training data")
+        span = figures.size_span(summary)
+        for name, ladder in ladders(summary).items():
+            rows = reference(ladder, at_most_data=True)
+            section.figure(lambda r=rows: figures.data_scaling(r, span=span),
+                           f"{name}: score by amount of fMRI training data, per model size (its largest training "
+                           "data; seeds and subjects averaged, band ± SD over subjects)")
     section.figure(lambda: figures.normalised_scores(results), "ceiling-normalised r per target (r / ceiling)")
     if atlas is not None:
         section.figure(lambda: figures.brain_map(points, atlas), "best r per target on the brain")
+
+
+def _has_group(results: pd.DataFrame) -> bool:
+    """Whether the group pseudo-subject sits beside individual subjects (then it is shown apart)."""
+    subjects = results["subject"]
+    return bool((subjects == GROUP).any() and (subjects != GROUP).any())
+
+
+def _group(page: Page, folder: StudyFolder, n_boot: int, seed: int) -> None:
+    section = page.section("The group average, apart")
+    section.text(f"The '{GROUP}' pseudo-subject (the mean response of the chosen subjects) alone: its score "
+                 "against N per family, with the log-linear law and an interval over its targets.")
+    results = folder.read_results(filters=[("subject", "==", GROUP)])
+    points = model_points(results)
+    for name, ladder in ladders(points).items():
+        rows = reference(ladder, at_most_data=True)
+        if rows["params"].nunique() < 2:
+            section.text(f"{name}: one model size, so no law of size.")
+            continue
+        fit = _guard(section, f"{name}: log-linear law of the group", lambda r=rows: _fit(
+            r, "loglinear", params="params", n_boot=n_boot, seed=seed))
+        per_model = rows.groupby(["subject", "params"], dropna=False)[SCORE].mean().reset_index()
+        section.figure(lambda d=per_model, f=fit: figures.scaling_curves(d, "params", SCORE, f, "parameters N"),
+                       f"{name}: the group's r against N")
+        if fit is not None:
+            section.table(_fit_table(fit))
 
 
 def _data_warnings(page: Page, results: pd.DataFrame, study: dict) -> None:
@@ -710,8 +746,16 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _no_results(page, folder)
     else:
         results, summary = folder.read_results(), folder.read_results(summary=True)
+        group = _has_group(results)
+        if group:
+            results, summary = results[results["subject"] != GROUP], summary[summary["subject"] != GROUP]
         points = model_points(results)
         _overview(page, results, summary)
+        if group:
+            page.sections[-1].note(f"The group average ('{GROUP}', the mean response of the chosen subjects) is a "
+                                   "pseudo-subject of another kind than the individuals, its noise averaged down: "
+                                   "every law, mean and interval here is over the individual subjects, and the "
+                                   "group is shown in its own section.")
         _data_warnings(page, results, study)
         _model_scaling(page, points, n_boot, seed)
         _depth(page, results, n_boot, seed)
@@ -725,6 +769,8 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _precision(page, results, points, folder)
         _spaces(page, results, study.get("scoring", {}).get("rois") or {}, n_boot, seed)
         _profiles(page, results, summary, points, atlas)
+        if group:
+            _group(page, folder, n_boot, seed)
         _methods(page, folder, results, n_boot)
     _about(page, folder)
     return page.write(folder.report_dir())

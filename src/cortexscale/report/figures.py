@@ -82,23 +82,61 @@ def _legend(ax, limit: int = 12) -> None:
         ax.legend(handles[:limit], labels[:limit], fontsize=7, frameon=False, loc="best")
 
 
-def data_scaling(summary: pd.DataFrame, score: str = "mean_r", layer_of: dict | None = None):
-    """Score against the amount of fMRI training data (TRs) for every feature model at its best layer,
-    one line per subject and model (thin) and the mean over subjects (thick)."""
+def size_colour(params: float, span: tuple[float, float]):
+    """The colour of a model size on the sequential map every figure shares: viridis by log10 N between the
+    study's smallest and largest N (``span``), so one size has one colour throughout the report."""
     plt = _plt()
-    table = _with_labels(best_layer(summary, score))
+    low, high = np.log10(span[0]), np.log10(span[1])
+    share = 0.0 if high <= low else (np.log10(params) - low) / (high - low)
+    return plt.get_cmap("viridis")(0.05 + 0.8 * float(np.clip(share, 0.0, 1.0)))
+
+
+def size_span(table: pd.DataFrame) -> tuple[float, float]:
+    """The smallest and largest parameter count of a table, for :func:`size_colour`."""
+    params = table["params"].dropna().to_numpy(dtype=float)
+    return float(params.min()), float(params.max())
+
+
+def data_scaling(summary: pd.DataFrame, score: str = "mean_r", span: tuple[float, float] | None = None):
+    """Score against the amount of fMRI training data (TRs), one line per model size at its best layer: the
+    mean over subjects (each subject's seeds and other grid points averaged first) with a band of ± one SD
+    over subjects, coloured by size (:func:`size_colour`)."""
+    plt = _plt()
+    table = best_layer(summary, score)
+    per_subject = table.groupby(["params", "subject", "n_train_trs"])[score].mean()
+    stats = per_subject.groupby(["params", "n_train_trs"]).agg(["mean", "std"]).reset_index()
+    span = span or size_span(table)
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    for i, (label, part) in enumerate(table.groupby("label", sort=False)):
-        colour = plt.get_cmap("tab10")(i % 10)
-        for _, subject in part.groupby("subject"):
-            subject = subject.sort_values("n_train_trs")
-            ax.plot(subject["n_train_trs"], subject[score], color=colour, alpha=0.25, lw=0.8)
-        mean = part.groupby("n_train_trs")[score].mean()
-        ax.plot(mean.index, mean.values, color=colour, lw=2.2, marker="o", label=label)
+    for size, part in stats.groupby("params"):
+        colour = size_colour(size, span)
+        spread = part["std"].fillna(0.0)
+        ax.plot(part["n_train_trs"], part["mean"], color=colour, lw=2, marker="o", ms=4, label=f"N = {size:.3g}")
+        ax.fill_between(part["n_train_trs"], part["mean"] - spread, part["mean"] + spread, color=colour, alpha=0.15)
     ax.set_xscale("log")
     ax.set_xlabel("fMRI training data (TRs)")
-    ax.set_ylabel(score.replace("_", " "))
+    ax.set_ylabel(f"{score.replace('_', ' ')} (mean over subjects ± SD)")
     _legend(ax)
+    return fig
+
+
+def grid_heatmap(points: pd.DataFrame, score: str = "r"):
+    """The study's grid of model size N × training data D as one picture: the mean over subjects of each
+    point's score (per-target rows averaged per subject first), written in each cell."""
+    plt = _plt()
+    per_subject = points.groupby(["params", "train_data", "subject"])[score].mean()
+    grid = per_subject.groupby(["params", "train_data"]).mean().unstack("train_data").sort_index(ascending=False)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * grid.shape[1], 1.2 + 0.55 * grid.shape[0]), layout="constrained")
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    low, high = np.nanmin(grid.to_numpy()), np.nanmax(grid.to_numpy())
+    for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if np.isfinite(value):
+            light = high > low and (value - low) / (high - low) < 0.6
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=8, color="w" if light else "k")
+    ax.set_xticks(range(grid.shape[1]), [f"{d:.3g}" for d in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [f"{n:.3g}" for n in grid.index])
+    ax.set_xlabel("training data D")
+    ax.set_ylabel("parameters N")
+    fig.colorbar(image, ax=ax, label=f"mean {score}")
     return fig
 
 
@@ -188,18 +226,14 @@ def training_curves(points: pd.DataFrame, score: str = "r"):
     keys = [c for c in model_keys(points) if c != "step"]
     per_point = points.groupby([*keys, "step", "subject", "params", "train_flops"], dropna=False)[score].mean()
     curves = per_point.groupby([*keys, "step", "params", "train_flops"], dropna=False).mean().reset_index()
-    sizes = np.log10(curves["params"].to_numpy(dtype=float))
-    span = (sizes.min(), max(sizes.max(), sizes.min() + 1e-9))
-    cmap = plt.get_cmap("viridis")
+    span = size_span(curves)
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     for _, curve in curves.groupby(keys, dropna=False, sort=False):
         curve = curve.sort_values("train_flops")
-        shade = (np.log10(curve["params"].iloc[0]) - span[0]) / (span[1] - span[0])
-        ax.plot(curve["train_flops"], curve[score], marker="o", ms=3, lw=1.2, color=cmap(0.9 * shade))
+        ax.plot(curve["train_flops"], curve[score], marker="o", ms=3, lw=1.2,
+                color=size_colour(curve["params"].iloc[0], span), label=f"N = {curve['params'].iloc[0]:.3g}")
     order = curves.sort_values("train_flops")
     ax.plot(order["train_flops"], order[score].cummax(), color="k", ls="--", lw=1, label="envelope (best so far)")
-    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(span[0], span[0] + (span[1] - span[0]) / 0.9))
-    fig.colorbar(mappable, ax=ax, label="log10 parameters")
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs spent")
     ax.set_ylabel(f"mean {score}")
@@ -232,19 +266,19 @@ def projection_plot(points: pd.DataFrame, fits: dict, score: str = "r"):
     return fig
 
 
-def fmri_law_plot(points: pd.DataFrame, fit, score: str = "r"):
+def fmri_law_plot(points: pd.DataFrame, fit, score: str = "r", span: tuple[float, float] | None = None):
     """Score against the fMRI training amount M, one colour per model size (a sequential map): the mean over
     subjects of the measured scores (markers) and the joint law at that size (lines; at the largest training
     data for a law with that axis). ``points``: one row per (model, subject, M) with columns ``params``,
     ``n_train_trs``, ``score`` and, where the law has it, ``train_data``."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    cmap = plt.get_cmap("viridis")
     sizes = sorted(points["params"].unique())
+    span = span or size_span(points)
     data = points["train_data"].max() if "data" in fit.axes else None
     grid = np.geomspace(points["n_train_trs"].min(), points["n_train_trs"].max() * 2, 60)
-    for i, size in enumerate(sizes):
-        colour = cmap(i / max(1, len(sizes) - 1) * 0.9)
+    for size in sizes:
+        colour = size_colour(size, span)
         part = points[points["params"] == size]
         if data is not None:
             part = part[part["train_data"] == data]
@@ -259,26 +293,37 @@ def fmri_law_plot(points: pd.DataFrame, fit, score: str = "r"):
     return fig
 
 
-def frontier_plot(grid: pd.DataFrame, optimal: pd.DataFrame):
-    """Iso-FLOP curves (predicted score against parameters at fixed compute) and the compute-optimal frontier.
+def frontier_plot(grid: pd.DataFrame, optimal: pd.DataFrame, measured: pd.DataFrame | None = None):
+    """Iso-FLOP curves (predicted score against parameters at fixed compute), the compute-optimal frontier and
+    the measured runs placed on them, coloured by the compute they took, with the x-range kept near the runs.
 
     ``grid``: columns compute, params, score; ``optimal``: compute, params_opt, score_opt (from
-    :func:`cortexscale.scaling.compute_optimal`)."""
+    :func:`cortexscale.scaling.compute_optimal`); ``measured``: one row per model with params, train_flops and
+    its score (mean over subjects)."""
+    from matplotlib.colors import LogNorm
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    cmap = plt.get_cmap("viridis")
+    cmap = plt.get_cmap("plasma")
     budgets = sorted(grid["compute"].unique())
-    for i, budget in enumerate(budgets):
+    flops = [*budgets, *([] if measured is None else measured["train_flops"])]
+    norm = LogNorm(min(flops), max(flops))
+    for budget in budgets:
         part = grid[grid["compute"] == budget].sort_values("params")
-        ax.plot(part["params"], part["score"], color=cmap(i / max(1, len(budgets) - 1)), lw=1.2,
-                label=f"C = {budget:.2g} FLOPs")
-    ax.plot(optimal["params_opt"], optimal["score_opt"], "r*-", ms=8, label="compute-optimal")
-    top = optimal["score_opt"].max()
-    ax.set_ylim(max(grid["score"].min(), optimal["score_opt"].min() - 0.5 * (top - optimal["score_opt"].min()) - 0.05),
-                top + 0.05 * abs(top) + 0.01)
+        ax.plot(part["params"], part["score"], color=cmap(0.85 * norm(budget)), lw=1.2, label=f"C = {budget:.2g} FLOPs")
+    ax.plot(optimal["params_opt"], optimal["score_opt"], "k*-", ms=8, lw=1, label="compute-optimal")
+    scores = [optimal["score_opt"]]
+    if measured is not None and len(measured):
+        ax.scatter(measured["params"], measured["score"], c=[cmap(0.85 * norm(f)) for f in measured["train_flops"]],
+                   edgecolors="k", linewidths=0.5, s=28, zorder=3, label="measured runs")
+        ax.set_xlim(measured["params"].min() / 3, measured["params"].max() * 3)
+        scores.append(measured["score"])
+    shown = pd.concat(scores)
+    spread = float(shown.max() - shown.min()) or 0.05
+    ax.set_ylim(float(shown.min()) - 0.5 * spread, float(shown.max()) + 0.25 * spread)
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
-    ax.set_ylabel("predicted score")
+    ax.set_ylabel("score")
     _legend(ax)
     return fig
 
