@@ -132,7 +132,6 @@ def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
         if rows["params"].nunique() < 2:
             section.text(f"{name}: one model size (N = {rows['params'].iloc[0]:,}), so no law of size; its other "
                          "axes are in the sections below.")
-            page.warn(f"{name}: one model size, so no law of size can be fitted.")
             continue
         if rows["params"].nunique() < 4:
             page.warn(f"{name}: the size laws are fitted to {rows['params'].nunique()} model sizes; fewer than 4 "
@@ -390,17 +389,22 @@ def _gain(fit, role: str) -> str:
 
 IDENTIFIED_SPAN = {"alpha": 10.0, "beta": 10.0, "gamma": 10.0}
 """How far (high / low) a positive parameter's interval may span before the summary says the sweep does not
-identify it: a factor of 10 for an exponent, of 100 (the default) for a coefficient."""
+identify it: a factor of 10 for an exponent, of 10^4 (the default) for a coefficient, which trades off with
+its exponent and so is wide in any fit."""
 
 
 def _identified(page: Page, name: str, fit) -> None:
-    """Warn of each parameter of ``fit`` whose interval the sweep leaves too wide to read (a frontier built on
-    it inherits that)."""
+    """Warn, in one line per fit, of the parameters whose interval the sweep leaves too wide to read (a
+    frontier built on them inherits that)."""
+    loose = []
     for param, value in fit.params.items():
         low, high = fit.intervals[param]
-        if np.isfinite(low) and np.isfinite(high) and low > 0 and high / low > IDENTIFIED_SPAN.get(param, 100.0):
-            page.warn(f"{name}: the {fit.law} law's {param} = {value:.3g} is not identified by the sweep (95% "
-                      f"interval [{low:.3g}, {high:.3g}]); read what depends on it with care.")
+        if np.isfinite(low) and np.isfinite(high) and low > 0 and high / low > IDENTIFIED_SPAN.get(param, 1e4):
+            loose.append(f"{param} = {value:.3g} [{low:.3g}, {high:.3g}]")
+    if loose:
+        over = ", ".join(fit.axes)
+        page.warn(f"{name}: the sweep does not identify the {fit.law} law over {over}: {'; '.join(loose)} (95% "
+                  "intervals); read what depends on them with care.")
 
 
 def _extrapolation(page: Page, points: pd.DataFrame) -> None:
@@ -657,10 +661,12 @@ def _data_warnings(page: Page, results: pd.DataFrame, study: dict) -> None:
         grid = grids.get(entry)
         if grid is None or len(grid) < 2:
             continue
-        at_edge = np.isclose(part["alpha"], max(grid), rtol=1e-6) | np.isclose(part["alpha"], min(grid), rtol=1e-6)
-        if at_edge.mean() > 0.1:
-            page.warn(f"encoding {entry!r}: {at_edge.mean():.0%} of targets chose a penalty at the edge of the alpha "
-                      f"grid ({min(grid):.3g} to {max(grid):.3g}); widen it (encoding.alphas).")
+        low = np.isclose(part["alpha"], min(grid), rtol=1e-6).mean()
+        high = np.isclose(part["alpha"], max(grid), rtol=1e-6).mean()
+        if max(low, high) > 0.1:
+            page.warn(f"encoding {entry!r}: {low:.0%} of fits' targets chose the alpha grid's smallest penalty "
+                      f"({min(grid):.3g}) and {high:.0%} its largest ({max(grid):.3g}); where the optimum may lie "
+                      "beyond, widen the grid (encoding.alphas).")
     ceilings = results.drop_duplicates(["subject", "target"])["ceiling"] if "ceiling" in results else pd.Series()
     ceilings = ceilings[np.isfinite(ceilings)]
     if len(ceilings) and float(ceilings.median()) < 0.1:
