@@ -154,23 +154,30 @@ def best_layer(summary: pd.DataFrame, score: str = "mean_r") -> pd.DataFrame:
     return summary.merge(best_layers(summary, score), on=[*model_keys(summary), "layer"], how="inner")
 
 
-def normalised_scores(results: pd.DataFrame):
-    """Ceiling-normalised r (r / ceiling) of every target, per feature model at its best layer."""
+def normalised_scores(results: pd.DataFrame, span: tuple[float, float] | None = None):
+    """Ceiling-normalised r (r / ceiling) of every target, one box per model size: every feature model of
+    that size at its best layer and largest fMRI training size pooled (grid points, seeds), coloured by size
+    (:func:`size_colour`)."""
     plt = _plt()
     table = results[np.isfinite(results["normalised_r"])]
     if table.empty:
         raise ValueError("no target has a positive noise ceiling, so no normalised score can be shown")
     keys = model_keys(table)
     fits = table.groupby([*keys, "layer", "subject", "n_train_trs"], dropna=False)["r"].mean().reset_index()
-    chosen = best_layers(fits, "r")
-    table = _with_labels(largest_fmri(table.merge(chosen, on=[*keys, "layer"])))
-    labels = list(dict.fromkeys(table["label"]))
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.35 * len(labels)), layout="constrained")
-    ax.boxplot([table.loc[table["label"] == label, "normalised_r"] for label in labels], orientation="horizontal",
-               tick_labels=labels, showfliers=False)
+    table = largest_fmri(table.merge(best_layers(fits, "r"), on=[*keys, "layer"]))
+    span = span or size_span(table)
+    sizes = sorted(table["params"].unique())
+    models = table.drop_duplicates([*keys, "params"]).groupby("params").size()
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.45 * len(sizes)), layout="constrained")
+    boxes = ax.boxplot([table.loc[table["params"] == size, "normalised_r"] for size in sizes],
+                       orientation="horizontal", showfliers=False, patch_artist=True,
+                       tick_labels=[f"N = {size:.3g} ({models[size]} model{'s' if models[size] > 1 else ''})"
+                                    for size in sizes])
+    for patch, size in zip(boxes["boxes"], sizes):
+        patch.set_facecolor(size_colour(size, span))
+        patch.set_alpha(0.7)
     ax.axvline(1.0, color="k", lw=0.8, ls="--")
     ax.set_xlabel("r / noise ceiling (per target)")
-    ax.tick_params(axis="y", labelsize=7)
     return fig
 
 
