@@ -184,3 +184,58 @@ def test_a_ladder_of_local_models_runs_fits_and_reports(tmp_path, monkeypatch):
     assert fitted.exit_code == 0 and "9 rows (3 points" in fitted.output, fitted.output
     page = write_report(tmp_path / "out").read_text()
     assert "tiny ladder" in page
+
+
+# ---------------------------------------------------------------- hub revisions
+def test_revisions_of_a_ladder_plan_offline_with_the_tokens_each_step_saw(toy):
+    study = parse_study(_study(toy, [{"family": "pretrained", "name": "py", "ladder": "pythia",
+                                      "sizes": ["70m", "160m"], "revision": ["step1000", "step143000"]}]))
+    models = _models(study)
+    assert [(m.name, m.labels["revision"]) for m in models] == [
+        ("py-70m", "step1000"), ("py-70m", "step143000"), ("py-160m", "step1000"), ("py-160m", "step143000")]
+    tokens = {(m.name, m.settings["revision"]): m.settings["train_tokens"] for m in models}
+    assert tokens[("py-70m", "step1000")] == 1000 * 2_097_152
+    assert tokens[("py-160m", "step143000")] == LADDERS["pythia"].rungs[1].train_data
+    features = plan_study(study).of_kind("features")
+    assert {t.settings["model"]["revision"] for t in features} == {"step1000", "step143000"}
+    assert len({t.key for t in features}) == len(features) == 4 * 3        # 4 models x 3 stories
+
+
+def test_a_block_without_a_revision_keeps_its_task_keys(toy):
+    block = {"family": "pretrained", "name": "py", "ladder": "pythia", "sizes": ["70m"]}
+    plain = plan_study(parse_study(_study(toy, [block]))).of_kind("features")
+    assert all("revision" not in t.settings["model"] for t in plain)
+    one = _models(parse_study(_study(toy, [{**block, "revision": "main"}])))
+    assert [m.labels.get("revision") for m in one] == ["main"] and one[0].settings["train_tokens"] == _PILE_TOKENS
+
+
+_PILE_TOKENS = 299_892_736_000
+
+
+@pytest.mark.parametrize("revision, match", [
+    ([], r"revision takes a hub revision \(branch, tag or commit\) or a non-empty list"),
+    (["step1", "step1"], r"revision names \['step1'\] more than once"),
+    (" ", r"revision takes a hub revision"),
+])
+def test_bad_revisions_are_refused(toy, revision, match):
+    with pytest.raises(InputError, match=match):
+        parse_study(_study(toy, [{"family": "pretrained", "name": "py", "ladder": "pythia", "revision": revision}]))
+
+
+def test_revisions_of_a_local_model_run_and_label_the_results(tmp_path):
+    """A local folder has one revision whatever is asked (the hub's revisions need network access): the
+    study still runs one fit per revision, and the results tell them apart."""
+    from typer.testing import CliRunner
+
+    from cortexscale.cli import app
+    from study_fixtures import toy_study, write_tiny_lm
+
+    model = {"family": "pretrained", "name": "lm", "source": str(write_tiny_lm(tmp_path / "lm", 2)),
+             "context": [8, 16], "layers": [2], "revision": ["a", "b"]}
+    study = toy_study(tmp_path, models=[model], fmri={"unit": "runs", "sizes": ["all"]})
+    ran = CliRunner().invoke(app, ["run", str(study), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert ran.exit_code == 0, ran.output
+    results = read_results(tmp_path / "out")
+    assert sorted(results["revision"].unique()) == ["a", "b"] and set(results["model"]) == {"lm"}
+    per_revision = results.groupby("revision")["r"].apply(list)
+    assert np.allclose(per_revision["a"], per_revision["b"], atol=1e-5)    # one local model: the same fits

@@ -63,34 +63,35 @@ def is_speech_config(config) -> bool:
     return getattr(config, "model_type", None) == "whisper" or hasattr(config, "conv_dim")
 
 
-def _feature_extractor(source: str):
+def _feature_extractor(source: str, **kwargs):
     from transformers import AutoFeatureExtractor
 
     try:
-        return AutoFeatureExtractor.from_pretrained(source)
+        return AutoFeatureExtractor.from_pretrained(source, **kwargs)
     except (OSError, ValueError):
         return None
 
 
-def load_audio_model(name_or_path, device="auto", dtype=None) -> AudioModel:
+def load_audio_model(name_or_path, device="auto", dtype=None, revision: str | None = None) -> AudioModel:
     """Load a speech encoder from a Hugging Face id or local folder; a Whisper model keeps only its encoder.
 
     The folder's feature extractor is used when it has one; otherwise the model takes the raw waveform at
-    16 kHz (Whisper needs its feature extractor).
+    16 kHz (Whisper needs its feature extractor). ``revision``: a hub revision (branch, tag or commit).
     """
     from transformers import AutoConfig, AutoModel
 
+    kwargs = {} if revision is None else {"revision": revision}
     path = Path(str(name_or_path))
     source = model_source(path, name_or_path, "audio model", "facebook/hubert-base-ls960")
     try:
         with quiet_loading(source):
-            config = AutoConfig.from_pretrained(source)
-            model = AutoModel.from_pretrained(source, dtype=model_dtype(dtype))
+            config = AutoConfig.from_pretrained(source, **kwargs)
+            model = AutoModel.from_pretrained(source, dtype=model_dtype(dtype), **kwargs)
     except OSError as err:
         raise ValueError(f"cannot load audio model {name_or_path!r}: not found as a local path ({path}); "
                          f"a Hugging Face hub id needs network access to download ({err})") from err
     whisper = config.model_type == "whisper"
-    extractor = _feature_extractor(source)
+    extractor = _feature_extractor(source, **kwargs)
     if whisper:
         model = model.get_encoder()
         if extractor is None:

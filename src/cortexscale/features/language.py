@@ -119,13 +119,14 @@ def quiet_loading(source: str):
 
 
 def load_language_model(name_or_path, gguf_file: str | None = None, *, causal: bool | None = None, device="auto",
-                        dtype=None) -> LanguageModel:
+                        dtype=None, revision: str | None = None) -> LanguageModel:
     """Load a Hugging Face model and tokenizer from a hub id, a local folder, or a GGUF file.
 
     ``name_or_path`` may be a ``.gguf`` file itself. ``causal`` None decides from the config
     (:func:`is_causal`); True or False forces it. Causal models load through AutoModelForCausalLM, the rest
     through AutoModel. ``device``: see :func:`cortexscale.runtime.resolve_device`; ``dtype``: see
-    :func:`model_dtype`. Loading never downloads unless the id is not a local path.
+    :func:`model_dtype`; ``revision``: a hub revision (branch, tag or commit, such as Pythia's ``step1000``).
+    Loading never downloads unless the id is not a local path.
     """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
@@ -134,6 +135,8 @@ def load_language_model(name_or_path, gguf_file: str | None = None, *, causal: b
         path, gguf_file = path.parent, path.name
     source = model_source(path, name_or_path, "language model", "gpt2")
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    if revision is not None:
+        kwargs["revision"] = revision
     torch_type, target = model_dtype(dtype), resolve_device(device)
     try:
         with quiet_loading(source):

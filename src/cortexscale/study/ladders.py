@@ -50,7 +50,8 @@ class Rung:
 @dataclass(frozen=True)
 class Ladder:
     """A named ladder: its ``rungs`` from smallest to largest, where it comes from (``reference``), the unit
-    of its rungs' training data, the half precision its large rungs load in, and whether it hears sound."""
+    of its rungs' training data, the half precision its large rungs load in, whether it hears sound, and the
+    tokens of one training step where its hub revisions are step checkpoints (``step<N>``)."""
 
     name: str
     reference: str
@@ -58,6 +59,7 @@ class Ladder:
     half: str
     speech: bool
     rungs: tuple[Rung, ...]
+    step_tokens: float | None = None
 
     @property
     def sizes(self) -> list[str]:
@@ -109,7 +111,7 @@ def _rungs(*rows) -> tuple[Rung, ...]:
                  for size, source, params, non_embedding, data, arch in rows)
 
 
-_PILE = 299_892_736_000  # tokens each Pythia model saw (143k steps of 2M tokens)
+_PILE = 299_892_736_000  # tokens each Pythia model saw: 143,000 steps of 1024 sequences of 2048 tokens
 
 LADDERS: dict[str, Ladder] = {ladder.name: ladder for ladder in (
     Ladder("pythia", "Biderman et al. 2023: eight sizes trained on the same 300B tokens of the Pile, in one "
@@ -123,7 +125,7 @@ LADDERS: dict[str, Ladder] = {ladder.name: ladder for ladder in (
                ("6.9b", "EleutherAI/pythia-6.9b", 6_857_302_016, 6_650_732_544, _PILE,
                 _neox(4096, 32, 32, vocab=50432)),
                ("12b", "EleutherAI/pythia-12b", 11_846_072_320, 11_586_549_760, _PILE,
-                _neox(5120, 36, 40, vocab=50688)))),
+                _neox(5120, 36, 40, vocab=50688))), step_tokens=2_097_152),
     Ladder("opt", "Zhang et al. 2022: the OPT family (180B tokens), the ladder Antonello et al. 2023 swept "
            "from 125M to 30B", "tokens", "bf16", False, _rungs(
                ("125m", "facebook/opt-125m", 125_239_296, 85_056_000, 1.8e11, _opt(768, 12, 12)),

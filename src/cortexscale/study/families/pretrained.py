@@ -3,7 +3,9 @@ file or an installed package, one feature model per block of the study file."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +15,7 @@ from ...data import audio_steps
 from ...errors import ModelError
 from ...runtime import resolve_precision
 from ..fields import FieldError, ModelSpec
-from ..ladders import Ladder, Rung, ladder_rungs
+from ..ladders import LADDERS, Ladder, Rung, ladder_rungs
 from .base import Expansion, Extracted, Family, FeatureModel, model_sizes, register_family
 
 __all__ = ["PretrainedSpec", "resolve_source"]
@@ -33,12 +35,17 @@ class PretrainedSpec(ModelSpec):
     becomes one model per rung (``sizes``: a part of it), named ``<name>-<size>``, each with its hub id,
     parameter counts, training data and layer count from the table (planned offline) and a precision fit for
     its size unless ``dtype`` is given; its results gain a ``ladder`` column.
+
+    ``revision`` (one or a list) loads hub revisions of each model (Pythia's ``step1000``, ...; downloading
+    needs network access): one feature model per revision, its results labelled ``revision``; on the Pythia
+    ladder a ``step<N>`` revision's training data is the tokens of its N steps.
     """
 
     family: Literal["pretrained"]
     source: str | None = None
     ladder: str | None = None
     sizes: list[str] | None = Field(default=None, min_length=1)
+    revision: str | list[str] | None = None
     params: float | None = Field(default=None, gt=0)
     train_tokens: float | None = Field(default=None, gt=0)
     kind: Literal["words", "segments", "audio"] | None = None
@@ -52,6 +59,21 @@ class PretrainedSpec(ModelSpec):
     @classmethod
     def _dtype(cls, value):
         return None if value is None else resolve_precision(value, ("fp32", "fp16", "bf16"), "dtype")
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, value):
+        revisions = [value] if isinstance(value, str) else value or []
+        if value is not None and (not revisions or not all(r.strip() for r in revisions)):
+            raise ValueError("revision takes a hub revision (branch, tag or commit) or a non-empty list of them")
+        twice = sorted({r for r in revisions if revisions.count(r) > 1})
+        if twice:
+            raise ValueError(f"revision names {twice} more than once")
+        return value
+
+    def revisions(self) -> list[str]:
+        """The block's hub revisions, as a list (empty without any)."""
+        return [] if self.revision is None else [self.revision] if isinstance(self.revision, str) else self.revision
 
     @field_validator("ladder")
     @classmethod
@@ -149,19 +171,36 @@ def _kind(spec: PretrainedSpec, facts: dict) -> str | None:
     return "audio" if speech else spec.kind
 
 
-_OWN = {"name", "layers", "family", "ladder", "sizes"}
+_OWN = {"name", "layers", "family", "ladder", "sizes", "revision"}
 
 
 def expand(spec: PretrainedSpec, study) -> Expansion:
     if spec.ladder is not None:
         ladder, rungs = ladder_rungs(spec.ladder, spec.sizes)
-        return Expansion([], [_rung_model(spec, ladder, rung) for rung in rungs])
-    facts = _facts(spec)
-    settings = spec.model_dump(mode="json", exclude=_OWN)
-    settings["kind"] = _kind(spec, facts)
-    model = FeatureModel("pretrained", spec.name, {"model": spec.name, "family": "pretrained"}, settings, {},
-                         _layer_count(spec, facts), spec.layers, width=facts["width"])
-    return Expansion([], [model])
+        models = [_rung_model(spec, ladder, rung) for rung in rungs]
+    else:
+        facts = _facts(spec)
+        settings = spec.model_dump(mode="json", exclude=_OWN)
+        settings["kind"] = _kind(spec, facts)
+        models = [FeatureModel("pretrained", spec.name, {"model": spec.name, "family": "pretrained"}, settings, {},
+                               _layer_count(spec, facts), spec.layers, width=facts["width"])]
+    return Expansion([], [revised for model in models for revised in _revisions(spec, model)])
+
+
+def _revisions(spec: PretrainedSpec, model: FeatureModel) -> list[FeatureModel]:
+    """The model at each of the block's hub revisions (labelled ``revision``); itself without any. A Pythia
+    revision ``step<N>`` has seen N steps of its ladder's tokens."""
+    if spec.revision is None:
+        return [model]
+    out = []
+    for revision in spec.revisions():
+        settings = {**model.settings, "revision": revision}
+        step = re.fullmatch(r"step(\d+)", revision)
+        tokens = LADDERS[spec.ladder].step_tokens if spec.ladder else None
+        if step and tokens:
+            settings["train_tokens"] = float(int(step.group(1)) * tokens)
+        out.append(dataclasses.replace(model, labels={**model.labels, "revision": revision}, settings=settings))
+    return out
 
 
 def _rung_model(spec: PretrainedSpec, ladder: Ladder, rung: Rung) -> FeatureModel:
@@ -187,10 +226,12 @@ def features(settings: dict, stimulus, layers: list[int], kind: str, context) ->
     from ...features import extract_features, load_audio_model, load_language_model
     source = resolve_source(settings["source"])
     if kind == "audio":
-        model = load_audio_model(source, device=context.device, dtype=settings["dtype"])
+        model = load_audio_model(source, device=context.device, dtype=settings["dtype"],
+                                 revision=settings.get("revision"))
         events = audio_steps(stimulus.sound_events(), stride=0.1)
     else:
-        model = load_language_model(source, causal=settings["causal"], device=context.device, dtype=settings["dtype"])
+        model = load_language_model(source, causal=settings["causal"], device=context.device, dtype=settings["dtype"],
+                                    revision=settings.get("revision"))
         events = stimulus.events
     feats = extract_features(model, events, layers, kind=kind, context=tuple(settings["context"]),
                              window=tuple(settings["window"]), audio_window=settings["audio_window"],
