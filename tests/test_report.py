@@ -389,6 +389,7 @@ def test_the_grid_is_one_picture_and_the_iso_flop_curves_carry_the_measured_runs
     html = report.read_text()
     assert "gpt: mean r over the grid of N × D</figcaption>" in html
     assert "gpt: iso-FLOP curves, the frontier and the measured runs</figcaption>" in html
+    assert "gpt: r against training data D, per model size, with the joint law</figcaption>" in html
     assert "<figcaption>ceiling-normalised r per target (r / ceiling), per model size</figcaption>" in html
     fmri = html.count("<figcaption>gpt: score by amount of fMRI training data, per model size")
     assert fmri == 1 and "could not be drawn" not in html

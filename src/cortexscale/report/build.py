@@ -316,6 +316,8 @@ def _frontier(page: Page, section: Section, name: str, rows: pd.DataFrame, n_boo
         return
     section.table(_fit_table(fit))
     section.figure(lambda: figures.grid_heatmap(rows, SCORE), f"{name}: mean r over the grid of N × D")
+    section.figure(lambda: figures.data_law_plot(rows, fit, SCORE, figures.size_span(rows)),
+                   f"{name}: r against training data D, per model size, with the joint law")
     _identified(page, name, fit)
     page.finding(f"{name}, training data: {_gain(fit, 'data')} r per decade of training data, beside "
                  f"{_gain(fit, 'params')} per decade of parameters (joint law).", rank=2)

@@ -300,6 +300,27 @@ def fmri_law_plot(points: pd.DataFrame, fit, score: str = "r", span: tuple[float
     return fig
 
 
+def data_law_plot(points: pd.DataFrame, fit, score: str = "r", span: tuple[float, float] | None = None):
+    """Score against training data D, one colour per model size (:func:`size_colour`): the mean over subjects
+    of the measured scores (markers, each subject's seeds averaged first) and the joint law at that size
+    (lines). ``points``: per-target or per-subject rows with ``params``, ``train_data``, ``subject``, ``score``."""
+    plt = _plt()
+    per_subject = points.groupby(["params", "train_data", "subject"])[score].mean()
+    means = per_subject.groupby(["params", "train_data"]).mean().reset_index()
+    span = span or size_span(points)
+    grid = np.geomspace(means["train_data"].min(), means["train_data"].max() * 2, 60)
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    for size, part in means.groupby("params"):
+        colour = size_colour(size, span)
+        ax.plot(part["train_data"], part[score], "o", ms=5, color=colour, label=f"N = {size:.3g}")
+        ax.plot(grid, fit.predict(params=size, data=grid), color=colour, lw=1.3)
+    ax.set_xscale("log")
+    ax.set_xlabel("training data D")
+    ax.set_ylabel(f"{score.replace('_', ' ')} (mean over subjects)")
+    _legend(ax)
+    return fig
+
+
 def frontier_plot(grid: pd.DataFrame, optimal: pd.DataFrame, measured: pd.DataFrame | None = None):
     """Iso-FLOP curves (predicted score against parameters at fixed compute), the compute-optimal frontier and
     the measured runs placed on them, coloured by the compute they took, with the x-range kept near the runs.
