@@ -83,3 +83,16 @@ def test_checkpoints_through_cortexscale_run_fit_and_the_report(tmp_path):
     assert "score against training FLOPs" in curves[:curves.index("<h2", 5)]
     rerun = runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "out"), "--no-progress"])
     assert rerun.exit_code == 0 and "all 38 tasks are done; nothing to run" in rerun.output, rerun.output
+
+
+def test_a_checkpoint_past_an_epochs_budget_fails_its_features_task_and_says_why(tmp_path):
+    """With an epochs budget the steps are not known when the study is planned; a checkpoint past the end of
+    training fails where its features are extracted, naming the step and the steps trained."""
+    from cortexscale.study import run_study
+
+    spec = parse_study(_study(tmp_path, axes={"hidden": [8]}, checkpoints=[4, 400],
+                              train={"epochs": 1, "lr": 0.003, "batch_size": 8}))
+    run = run_study(spec, out=tmp_path / "out", progress=False)
+    assert run.summary.failed, run.line()
+    failures = [p.read_text() for p in (tmp_path / "out" / "tasks" / "features").glob("*.failed.json")]
+    assert failures and all("the checkpoint at step 400 was not kept: the model trained" in f for f in failures)

@@ -11,11 +11,11 @@ training time.
 from __future__ import annotations
 
 import itertools
+import json
 import time
-
-import numpy as np
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ...data import FrameStore, ProceduralGame, held_out_blocks, nested_subsets, trainable_frames
@@ -209,8 +209,6 @@ def trained_path(context, settings: dict):
 def checkpoint_sizes(context, settings: dict) -> dict:
     """What a checkpoint feature model adds to its sizes: its ``step``, the FLOPs spent up to it and the
     training data seen so far (the model's training data times the share of its training samples seen)."""
-    import json
-
     step = settings.get("checkpoint")
     if step is None:
         return {}
