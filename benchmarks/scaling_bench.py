@@ -2,6 +2,9 @@
 
 Goals: the full bootstrap (1000 resamples, each refitted) of a joint fit of N and D on 500 points (issue 11),
 and of the three-axis law over N, D and fMRI data M on 2000 points (issue 20), each in under 60 s on 2 cores.
+The ``targets`` case times the per-target size law of a whole brain (``target_gains``: 100k targets x 8
+subjects x 4 sizes, 1000 resamples of subjects) and its peak memory, and on that null data the share of targets
+whose interval excludes zero (nominal 5%).
 
 Data (``--cases``): ``two``, a 20 x 25 grid of (N, D); ``three``, a 10 x 10 x 20 grid of (N, D, M); both from
 ``make_scaling_table``, one row per point, noise 0.005 on the score. Shortcuts checked, on the same data:
@@ -26,7 +29,7 @@ import numpy as np
 
 from _results import write_results
 
-from cortexscale.scaling import fit_law, make_scaling_table
+from cortexscale.scaling import fit_law, make_scaling_table, target_gains
 from cortexscale.scaling import _fits
 from cortexscale.scaling._resample import resampled_rows
 from cortexscale.scaling._tables import build_panel
@@ -107,14 +110,37 @@ def bench_case(case: str, n_boot: int, n_check: int, seed: int) -> dict:
             "full_fit": full, "resamples": resamples}
 
 
+def bench_targets(n_targets: int, n_boot: int, seed: int) -> dict:
+    import resource
+
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    table = pd.concat([pd.DataFrame({"subject": f"s{s}", "params": n, "target": np.arange(n_targets),
+                                     "r": rng.normal(0.1, 0.05, n_targets).astype(np.float32)})
+                       for s in range(8) for n in (1e6, 1e7, 1e8, 1e9)], ignore_index=True)
+    start = time.perf_counter()
+    gains = target_gains(table, n_boot=n_boot, seed=seed)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    null = float(gains["excludes_zero"].mean())
+    print(f"[targets] per-target size law of {n_targets} targets x 8 subjects x 4 sizes, {n_boot} resamples: "
+          f"{seconds:.1f} s, peak resident {peak:.2f} GB (the input table {table.memory_usage().sum() / 1e9:.2f} GB); "
+          f"null targets whose interval excludes 0: {null:.1%} (nominal 5%)")
+    return {"targets": n_targets, "seconds": seconds, "peak_gb": peak, "null_excluding_zero": null}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--n-check", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=[*sorted(CASES), "targets"], default=[*CASES, "targets"])
+    parser.add_argument("--targets", type=int, default=100_000, help="targets of the targets case")
     args = parser.parse_args()
-    results = {case: bench_case(case, args.n_boot, args.n_check, args.seed) for case in args.cases}
+    results = {case: bench_case(case, args.n_boot, args.n_check, args.seed) for case in args.cases if case in CASES}
+    if "targets" in args.cases:
+        results["targets"] = bench_targets(args.targets, args.n_boot, args.seed)
     write_results("scaling_bench", {"cpus": os.cpu_count(), "load": os.getloadavg()[0], **results})
 
 

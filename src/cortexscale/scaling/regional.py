@@ -4,7 +4,7 @@ targets (ROIs) and per target (a parcel, a voxel), each with a bootstrap interva
 A region's law is :func:`~cortexscale.scaling.fit_law` on its targets' rows (units and targets redrawn). A
 target's gain is the least-squares slope over its (unit, model) rows, and its interval a bootstrap over units,
 all targets at once: a draw's slopes are one product of its centred weights with the score matrix, so a
-whole brain of 100k targets costs a few matrix products per thousand draws.
+whole brain of 100k targets costs a few matrix products per thousand draws, a chunk of targets at a time.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ def target_gains(table: pd.DataFrame, *, score: str = "r", x: str = "params", gr
     complete = np.isfinite(values).all(axis=0)
     filled = np.where(np.isfinite(values), values, 0.0)
     gain = _slopes(logx, np.ones((1, len(logx))), filled)[0]
-    draws = _draws(logx, units, filled, n_boot, np.random.default_rng(seed))
-    low, high = percentile_interval(draws, level, gain) if len(draws) else (np.full_like(gain, np.nan),) * 2
+    low, high = _intervals(logx, units, filled, gain, n_boot, level, np.random.default_rng(seed))
     out = pd.DataFrame({TARGET: scores.columns, "gain": gain, "low": low, "high": high})
     out.loc[~complete, ["gain", "low", "high"]] = np.nan
     out["excludes_zero"] = (out["low"] > 0) | (out["high"] < 0)
@@ -58,13 +57,19 @@ def _slopes(logx: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.nda
         return np.where(sxx > 1e-12, (weights * dx / sxx) @ values, np.nan)
 
 
-def _draws(logx, units, values, n_boot: int, rng) -> np.ndarray:
-    """Bootstrap slopes (n_boot, T): units drawn with replacement, each draw's rows weighted by its count."""
+def _intervals(logx, units, values, gain, n_boot: int, level: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals (T,) of the slopes under a bootstrap of units (each draw's rows weighted by its
+    unit's count), a chunk of targets at a time so the draws held stay near 4M floats whatever the targets."""
+    low, high = np.full_like(gain, np.nan), np.full_like(gain, np.nan)
+    if n_boot == 0:
+        return low, high
     n_units = units.max() + 1
-    counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(float)
-    chunk = int(np.clip(_CHUNK_FLOATS // max(values.shape[1], 1), 1, max(n_boot, 1)))
-    return np.concatenate([_slopes(logx, counts[start:start + chunk, units], values)
-                           for start in range(0, n_boot, chunk)]) if n_boot else np.empty((0, values.shape[1]))
+    weights = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(float)[:, units]
+    chunk = max(1, _CHUNK_FLOATS // n_boot)
+    for start in range(0, values.shape[1], chunk):
+        part = slice(start, start + chunk)
+        low[part], high[part] = percentile_interval(_slopes(logx, weights, values[:, part]), level, gain[part])
+    return low, high
 
 
 def region_gains(table: pd.DataFrame, regions: dict[str, list], *, score: str = "r", x: str = "params",
