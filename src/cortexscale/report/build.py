@@ -317,7 +317,7 @@ def _frontier(page: Page, section: Section, name: str, rows: pd.DataFrame, n_boo
         return
     section.table(_fit_table(fit))
     section.figure(lambda: figures.grid_heatmap(rows, SCORE), f"{name}: mean r over the grid of N × D")
-    section.figure(lambda: figures.data_law_plot(rows, fit, SCORE, figures.size_span(rows)),
+    section.figure(lambda: figures.law_by_size_plot(rows, fit, "data", SCORE, figures.size_span(rows)),
                    f"{name}: r against training data D, per model size, with the joint law")
     _identified(page, name, fit)
     page.finding(f"{name}, training data: {_gain(fit, 'data')} r per decade of training data, beside "
@@ -369,7 +369,8 @@ def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
                      "(joint law with the fMRI axis).", rank=3)
         keys = [c for c in ("params", "train_data", "n_train_trs") if c in rows]
         per_subject = rows.groupby(["subject", *keys], dropna=False)[SCORE].mean().reset_index()
-        section.figure(lambda d=per_subject, f=fit: figures.fmri_law_plot(d, f, SCORE, figures.size_span(every)),
+        section.figure(lambda d=per_subject, f=fit: figures.law_by_size_plot(d, f, "fmri", SCORE,
+                                                                             figures.size_span(every)),
                        f"{name}: r against fMRI training data, per model size, with the joint law")
         levers = _guard(section, f"{name}: what buys more", lambda f=fit: what_buys_more(f))
         if levers is not None:

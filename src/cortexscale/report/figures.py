@@ -273,49 +273,28 @@ def projection_plot(points: pd.DataFrame, fits: dict, score: str = "r"):
     return fig
 
 
-def fmri_law_plot(points: pd.DataFrame, fit, score: str = "r", span: tuple[float, float] | None = None):
-    """Score against the fMRI training amount M, one colour per model size (a sequential map): the mean over
-    subjects of the measured scores (markers) and the joint law at that size (lines; at the largest training
-    data for a law with that axis). ``points``: one row per (model, subject, M) with columns ``params``,
-    ``n_train_trs``, ``score`` and, where the law has it, ``train_data``."""
+def law_by_size_plot(points: pd.DataFrame, fit, role: str, score: str = "r",
+                     span: tuple[float, float] | None = None):
+    """Score against one axis of a joint law (``role``: "data" or "fmri"), one colour per model size
+    (:func:`size_colour`): the mean over subjects of the measured scores (markers, each subject's rows averaged
+    first) and the law at that size (lines), the law's other axes at their largest measured values.
+    ``points``: rows with ``params``, ``subject``, ``score`` and a column for each axis of the law."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    sizes = sorted(points["params"].unique())
     span = span or size_span(points)
-    data = points["train_data"].max() if "data" in fit.axes else None
-    grid = np.geomspace(points["n_train_trs"].min(), points["n_train_trs"].max() * 2, 60)
-    for size in sizes:
-        colour = size_colour(size, span)
-        part = points[points["params"] == size]
-        if data is not None:
-            part = part[part["train_data"] == data]
-        mean = part.groupby("n_train_trs")[score].mean()
-        ax.plot(mean.index, mean.values, "o", ms=4, color=colour, label=f"N = {size:.3g}")
-        extra = {"data": data} if data is not None else {}
-        ax.plot(grid, fit.predict(params=size, fmri=grid, **extra), color=colour, lw=1.2)
-    ax.set_xscale("log")
-    ax.set_xlabel("fMRI training data M (TRs)")
-    ax.set_ylabel(f"{score.replace('_', ' ')} (mean over subjects)")
-    _legend(ax)
-    return fig
-
-
-def data_law_plot(points: pd.DataFrame, fit, score: str = "r", span: tuple[float, float] | None = None):
-    """Score against training data D, one colour per model size (:func:`size_colour`): the mean over subjects
-    of the measured scores (markers, each subject's seeds averaged first) and the joint law at that size
-    (lines). ``points``: per-target or per-subject rows with ``params``, ``train_data``, ``subject``, ``score``."""
-    plt = _plt()
-    per_subject = points.groupby(["params", "train_data", "subject"])[score].mean()
-    means = per_subject.groupby(["params", "train_data"]).mean().reset_index()
-    span = span or size_span(points)
-    grid = np.geomspace(means["train_data"].min(), means["train_data"].max() * 2, 60)
+    column = fit.axes[role]
+    held = {other: points[c].max() for other, c in fit.axes.items() if other not in ("params", role)}
+    for other, value in held.items():
+        points = points[points[fit.axes[other]] == value]
+    per_subject = points.groupby(["params", column, "subject"])[score].mean()
+    means = per_subject.groupby(["params", column]).mean().reset_index()
+    grid = np.geomspace(means[column].min(), means[column].max() * 2, 60)
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     for size, part in means.groupby("params"):
         colour = size_colour(size, span)
-        ax.plot(part["train_data"], part[score], "o", ms=5, color=colour, label=f"N = {size:.3g}")
-        ax.plot(grid, fit.predict(params=size, data=grid), color=colour, lw=1.3)
+        ax.plot(part[column], part[score], "o", ms=5, color=colour, label=f"N = {size:.3g}")
+        ax.plot(grid, fit.predict(params=size, **{role: grid}, **held), color=colour, lw=1.3)
     ax.set_xscale("log")
-    ax.set_xlabel("training data D")
+    ax.set_xlabel({"data": "training data D", "fmri": "fMRI training data M (TRs)"}[role])
     ax.set_ylabel(f"{score.replace('_', ' ')} (mean over subjects)")
     _legend(ax)
     return fig
