@@ -241,10 +241,10 @@ def _depth_rows(results):
     from .errors import InputError
     from .report import depth_rows
 
-    if "n_layers" not in results or results["n_layers"].isna().all():
-        _fail(InputError("the results have no n_layers column (collected before it was added); rerun "
-                         "cortexscale run on the study to collect it again, which refits nothing"), EXIT_BAD_INPUT)
-    return depth_rows(results)
+    try:
+        return depth_rows(results)
+    except ValueError as err:
+        _fail(InputError(str(err)), EXIT_BAD_INPUT)
 
 
 def _depth_fit(table, study_dir: Path, score: str, x: str, n_boot: int):

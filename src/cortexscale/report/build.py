@@ -166,11 +166,11 @@ def _depth(page: Page, results: pd.DataFrame, n_boot: int, seed: int) -> None:
                  "size, against its parameter count N, and the line depth = c + g·log10 N over models (Hong et "
                  "al. 2024 saw the best layer move earlier as models grow: g < 0). Intervals are 95% bootstrap "
                  "intervals over subjects and targets, each draw finding every best layer again.")
-    if "n_layers" not in results or results["n_layers"].isna().all():
-        section.note("The results have no n_layers column (a study collected before it was added): rerun "
-                     "cortexscale run to collect it again, which refits nothing.")
+    try:
+        rows = depth_rows(results)
+    except ValueError as err:
+        section.note(f"{str(err)[0].upper()}{str(err)[1:]}.")
         return
-    rows = depth_rows(results)
     shown = False
     for name, ladder in ladders(rows).items():
         part = reference(ladder, at_most_data=True)
@@ -211,7 +211,11 @@ def _training_curves(page: Page, points: pd.DataFrame) -> None:
 
 def depth_rows(results: pd.DataFrame) -> pd.DataFrame:
     """The per-target rows a depth trend is fitted on: every layer of every single-space feature model with
-    a block count, at each subject's largest fMRI training size."""
+    a block count, at each subject's largest fMRI training size. Raises a ValueError for results collected
+    before they held ``n_layers``."""
+    if "n_layers" not in results or results["n_layers"].isna().all():
+        raise ValueError("the results have no n_layers column (a study collected before it was added): rerun "
+                         "cortexscale run to collect it again, which refits nothing")
     rows = results[(results["family"] != JOINT) & results["n_layers"].notna() & results["layer"].notna()]
     return figures.largest_fmri(rows)
 
@@ -639,11 +643,10 @@ def _has_group(results: pd.DataFrame) -> bool:
     return bool((subjects == GROUP).any() and (subjects != GROUP).any())
 
 
-def _group(page: Page, folder: StudyFolder, n_boot: int, seed: int) -> None:
+def _group(page: Page, results: pd.DataFrame, n_boot: int, seed: int) -> None:
     section = page.section("The group average, apart")
     section.text(f"The '{GROUP}' pseudo-subject (the mean response of the chosen subjects) alone: its score "
                  "against N per family, with the log-linear law and an interval over its targets.")
-    results = folder.read_results(filters=[("subject", "==", GROUP)])
     points = model_points(results)
     for name, ladder in ladders(points).items():
         rows = reference(ladder, at_most_data=True)
@@ -659,9 +662,10 @@ def _group(page: Page, folder: StudyFolder, n_boot: int, seed: int) -> None:
             section.table(_fit_table(fit))
 
 
-def _data_warnings(page: Page, results: pd.DataFrame, study: dict) -> None:
-    """Warnings the summary owes a reader: penalties at the edge of their grid, ceilings near zero."""
-    grids = _alpha_grids(study)
+def _data_warnings(page: Page, results: pd.DataFrame, spec) -> None:
+    """Warnings the summary owes a reader: penalties at the edge of their grid (``spec``: the parsed study, see
+    :func:`_parsed`), ceilings near zero."""
+    grids = {entry.label: list(entry.alpha_grid()) for entry in getattr(spec, "encoding", ())}
     for entry, part in results[results["alpha"].notna()].groupby("encoding") if "encoding" in results else []:
         grid = grids.get(entry)
         if grid is None or len(grid) < 2:
@@ -679,33 +683,29 @@ def _data_warnings(page: Page, results: pd.DataFrame, study: dict) -> None:
                   "near zero and are unstable.")
 
 
-def _alpha_grids(study: dict) -> dict[str, list[float]]:
-    """Each encoding entry's alpha grid, by its label, from the resolved study (empty where it cannot be read)."""
+def _parsed(study: dict | None):
+    """The resolved study as a StudySpec; None without one, or the error that kept it from being read (an
+    old or partial study.yaml): the report then leaves out what needs it and says why."""
     import yaml
 
     from ..study import parse_study
 
+    if study is None:
+        return None
     try:
-        spec = parse_study(yaml.safe_dump(study))
-    except Exception:  # noqa: BLE001 - an old or partial study.yaml: no warning rather than no report
-        return {}
-    return {entry.label: list(entry.alpha_grid()) for entry in spec.encoding}
+        return parse_study(yaml.safe_dump(study))
+    except Exception as err:  # noqa: BLE001 - whatever it is, the report is still written
+        return err
 
 
-def _methods(page: Page, folder: StudyFolder, results: pd.DataFrame, n_boot: int) -> None:
-    import yaml
-
-    from ..study import parse_study
+def _methods(page: Page, spec, folder: StudyFolder, results: pd.DataFrame, n_boot: int) -> None:
     from .methods import methods_text
 
     section = page.section("Methods, for a paper")
     section.text("Written from the resolved study and its results, to adapt for a methods section (cite the "
                  "datasets and models you used).")
-    study = folder.resolved_study()
-    try:
-        spec = parse_study(yaml.safe_dump(study)) if study is not None else None
-    except Exception as err:  # noqa: BLE001 - an old or partial study.yaml: say so, keep the report
-        section.note(f"The study folder's study.yaml could not be read as a study ({err}), so no methods text.")
+    if isinstance(spec, Exception):
+        section.note(f"The study folder's study.yaml could not be read as a study ({spec}), so no methods text.")
         return
     if spec is None:
         section.note("The study folder has no study.yaml, so no methods text.")
@@ -751,23 +751,24 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
     ``parcel_<label>``) or mask (targets ``voxel_<i>_<j>_<k>``) NIfTI, for a brain map.
     """
     folder = StudyFolder(study_dir)
-    study = folder.resolved_study() or {}
+    resolved = folder.resolved_study()
+    study = resolved or {}
     page = Page(f"cortexscale study: {study.get('name', folder.root.name)}", f"Study folder {folder.root.resolve()}.")
     if not (folder.results_path().is_file() and folder.results_path(summary=True).is_file()):
         _no_results(page, folder)
     else:
         results, summary = folder.read_results(), folder.read_results(summary=True)
-        group = _has_group(results)
-        if group:
+        group = results[results["subject"] == GROUP] if _has_group(results) else None
+        if group is not None:
             results, summary = results[results["subject"] != GROUP], summary[summary["subject"] != GROUP]
-        points = model_points(results)
+        points, spec = model_points(results), _parsed(resolved)
         _overview(page, results, summary)
-        if group:
+        if group is not None:
             page.sections[-1].note(f"The group average ('{GROUP}', the mean response of the chosen subjects) is a "
                                    "pseudo-subject of another kind than the individuals, its noise averaged down: "
                                    "every law, mean and interval here is over the individual subjects, and the "
                                    "group is shown in its own section.")
-        _data_warnings(page, results, study)
+        _data_warnings(page, results, spec)
         _model_scaling(page, points, n_boot, seed)
         _depth(page, results, n_boot, seed)
         _regional(page, points, study.get("scoring", {}).get("rois") or {}, atlas, n_boot, seed)
@@ -780,8 +781,8 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         _precision(page, results, points, folder)
         _spaces(page, results, study.get("scoring", {}).get("rois") or {}, n_boot, seed)
         _profiles(page, results, summary, points, atlas)
-        if group:
-            _group(page, folder, n_boot, seed)
-        _methods(page, folder, results, n_boot)
+        if group is not None:
+            _group(page, group, n_boot, seed)
+        _methods(page, spec, folder, results, n_boot)
     _about(page, folder)
     return page.write(folder.report_dir())
