@@ -96,3 +96,16 @@ def test_a_checkpoint_past_an_epochs_budget_fails_its_features_task_and_says_why
     assert run.summary.failed, run.line()
     failures = [p.read_text() for p in (tmp_path / "out" / "tasks" / "features").glob("*.failed.json")]
     assert failures and all("the checkpoint at step 400 was not kept: the model trained" in f for f in failures)
+
+
+def test_checkpoints_all_runs_every_ckpt_every_th_step(tmp_path):
+    from cortexscale.study import run_study
+
+    spec = parse_study(_study(tmp_path, axes={"hidden": [8]}, checkpoints="all",
+                              train={**GPT["train"], "ckpt_every": 6}))
+    run = run_study(spec, out=tmp_path / "out", progress=False)
+    assert not run.summary.failed, run.line()
+    results = read_results(tmp_path / "out")
+    steps = results.groupby("step", dropna=False)["train_flops"].first()
+    assert sorted(steps.index.dropna()) == [6, 12]
+    assert steps.loc[6] == pytest.approx(steps.loc[12] / 2, rel=1e-6)
