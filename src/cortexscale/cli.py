@@ -159,7 +159,11 @@ def report(study_dir: Path = typer.Argument(..., help="A study folder."),
            n_boot: int = typer.Option(300, "--n-boot", help="Bootstrap resamples of every fit."),
            atlas: Path = typer.Option(None, "--atlas", help="NIfTI atlas (targets parcel_<label>) or mask "
                                                             "(targets voxel_<i>_<j>_<k>) for brain maps."),
-           open_: bool = typer.Option(False, "--open", help="Open the report in the browser where one is present.")):
+           open_: bool = typer.Option(False, "--open", help="Open the report in the browser where one is present."),
+           resample: str = typer.Option(None, "--resample", help="What the laws' intervals redraw: subjects, "
+                                                                 "blocks (of test TRs) or subjects+blocks; default "
+                                                                 "the study's scoring.test_blocks.resample, else "
+                                                                 "subjects.")):
     """Write the study's report (fits, frontier, effects, figures) to STUDY_DIR/report/index.html.
 
     Example: cortexscale report outputs/videogpt-scaling --open
@@ -169,7 +173,8 @@ def report(study_dir: Path = typer.Argument(..., help="A study folder."),
 
     if not Path(study_dir).is_dir():
         _fail(StudyFolderError(f"{study_dir} is not a folder"), EXIT_BAD_INPUT)
-    path = _guarded(write_report, study_dir, n_boot=n_boot, atlas=atlas)
+    _check_resample(resample)
+    path = _guarded(write_report, study_dir, n_boot=n_boot, atlas=atlas, resample=resample)
     typer.echo(f"report: {path}")
     if open_:
         import webbrowser
@@ -195,7 +200,11 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
                                                                "data (training data), fmri (fMRI training TRs)."),
         by: str = typer.Option(None, "--by", help="roi or target: the log-linear law of --x per ROI (the "
                                                    "study's scoring.rois) or per target, with intervals."),
-        n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples.")):
+        n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples."),
+        resample: str = typer.Option(None, "--resample", help="What the law's intervals redraw: subjects (and "
+                                                              "their targets), blocks (of test TRs) or "
+                                                              "subjects+blocks; default the study's "
+                                                              "scoring.test_blocks.resample, else subjects.")):
     """Fit a scaling law to a study's results (each model at its best layer and largest fMRI size, or at every
     fMRI size for a joint law with the fmri axis) and print it; with the fmri axis, also what buys more score:
     2x and 10x model compute or fMRI data.
@@ -208,6 +217,7 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
     from .study import read_results
 
     joint = _joint_axes(axes) if law == "joint" else {}
+    _check_resample(resample)
     results = _guarded(read_results, study_dir)
     table = _depth_rows(results) if law == "depth" else model_points(results, every_fmri="fmri" in joint)
     for column, value in (("model", model), ("ladder", ladder), ("encoding", encoding), ("projection", projection)):
@@ -227,7 +237,8 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
 
     def fitted():
         try:
-            return fit_law(table, score=score, law=law, n_boot=n_boot, groups="subject", progress=False, **columns)
+            draws = _study_draws(study_dir, n_boot, resample)
+            return fit_law(table, score=score, law=law, groups="subject", progress=False, **draws.law, **columns)
         except ValueError as err:  # a law the study's results cannot support, or a bad option of this command
             raise InputError(f"cannot fit the {law} law to {study_dir}: {err}") from err
 
@@ -235,6 +246,29 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
     typer.echo(result.summary())
     if "fmri" in joint and "params" in joint:
         typer.echo(_levers_text(what_buys_more(result), result.best))
+
+
+def _check_resample(resample: str | None) -> None:
+    from .errors import InputError
+    from .report.resampling import RESAMPLES
+
+    if resample is not None and resample not in RESAMPLES:
+        _fail(InputError(f"--resample must be one of {', '.join(RESAMPLES)}, got {resample!r}"), EXIT_BAD_INPUT)
+
+
+def _study_draws(study_dir: Path, n_boot: int, resample: str | None):
+    """The bootstrap of ``cortexscale fit``: :func:`cortexscale.report.resampling.study_draws`."""
+    from .report.resampling import study_draws
+    from .study import StudyFolder, parse_study
+
+    folder = StudyFolder(study_dir)
+    resolved = folder.resolved_study()
+    spec = None
+    if resolved is not None and resample is None:
+        import yaml
+
+        spec = parse_study(yaml.safe_dump(resolved))
+    return study_draws(folder, spec, n_boot, resample=resample)
 
 
 def _depth_rows(results):

@@ -10,6 +10,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "_backend": ["BACKENDS", "available_backends", "get_backend"],
     "_cv": ["Bootstrap", "LeaveOneRunOut", "check_cv"],
     "delays": ["Delayer", "delay_features"],
+    "blocks": ["STATISTICS", "block_statistics", "statistics_score", "time_blocks"],
     "metrics": ["correlation_score", "fdr_correction", "permutation_test", "r2_score"],
     "ceilings": ["NoiseCeiling", "cc_max", "cc_norm", "drop_empty_subjects", "leave_one_out_ceiling", "noise_ceiling",
                  "noise_power", "normalised_correlation", "signal_power", "signal_power_explained",

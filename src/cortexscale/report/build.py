@@ -2,7 +2,8 @@
 
 It answers the study's question from its results table: how the brain score scales with model size, training
 data and compute, where the compute-optimal frontier lies, and how each axis of the sweep moves the score,
-each with bootstrap intervals over subjects and targets. The score of a feature model is its best layer's r
+each with bootstrap intervals over subjects and targets (the laws' over blocks of test TRs too, or instead,
+where the study keeps them: :mod:`cortexscale.report.resampling`). The score of a feature model is its best layer's r
 at each subject's largest fMRI training size (the layer is chosen on the same data, as Antonello et al. did).
 Whatever cannot be fitted or drawn says why in its place; the rest of the page is still written.
 """
@@ -22,6 +23,7 @@ from ..study.schema import JOINT
 from ..study.store import StudyFolder
 from . import figures
 from .html import Page, Section
+from .resampling import RESAMPLES, Draws, study_draws
 
 __all__ = ["SCORE", "model_points", "roles_of", "write_report"]
 
@@ -118,7 +120,7 @@ def _fit_table(fit) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _model_scaling(page: Page, points: pd.DataFrame, draws: Draws) -> None:
     section = page.section("Scaling with model size")
     section.text("Score: the mean r over targets of each feature model's best layer, per subject, against its "
                  "parameter count N, for each family of models (a trained grid at its largest training data, "
@@ -126,7 +128,7 @@ def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
                  "common value; the pretrained models as one ladder). The saturating power law "
                  "1 − ŝ = E + A·N^−α (Gokce & Schrimpf's form) and the log-linear law ŝ = c + g·log10 N "
                  "(Antonello et al.) are fitted to all subjects and targets, with 95% bootstrap intervals over "
-                 "subjects and targets.")
+                 f"{draws.words}.")
     for name, ladder in ladders(points).items():
         rows = reference(ladder, at_most_data=True)
         if rows["params"].nunique() < 2:
@@ -139,8 +141,8 @@ def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
         per_subject = rows.groupby(["subject", "params"], dropna=False)[SCORE].mean().reset_index()
         drawn = False
         for law in ("power", "loglinear"):
-            fit = _guard(section, f"{name}: {law} law", lambda law=law: _fit(rows, law, params="params",
-                                                                                n_boot=n_boot, seed=seed))
+            fit = _guard(section, f"{name}: {law} law", lambda law=law: _fit(rows, law, draws,
+                                                                                params="params"))
             if fit is not None:
                 section.figure(lambda fit=fit, d=per_subject: figures.scaling_curves(d, "params", SCORE, fit,
                                                                                    "parameters N"),
@@ -157,7 +159,7 @@ def _model_scaling(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
                            f"{name}: r against N (no law could be fitted)")
 
 
-def _depth(page: Page, results: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _depth(page: Page, results: pd.DataFrame, draws: Draws) -> None:
     from ..scaling import depth_trend
 
     section = page.section("Depth of the best layer")
@@ -177,7 +179,8 @@ def _depth(page: Page, results: pd.DataFrame, n_boot: int, seed: int) -> None:
         if part["params"].nunique() < 2 or part.groupby("model")["layer"].nunique().min() < 2:
             continue
         trend = _guard(section, f"{name}: depth trend", lambda p=part: depth_trend(
-            p, score=SCORE, x="params", models=["model", *figures.axis_columns(p)], n_boot=n_boot, seed=seed))
+            p, score=SCORE, x="params", models=["model", *figures.axis_columns(p)], n_boot=draws.n_boot,
+            seed=draws.seed))
         if trend is None:
             continue
         shown = True
@@ -220,7 +223,7 @@ def depth_rows(results: pd.DataFrame) -> pd.DataFrame:
     return figures.largest_fmri(rows)
 
 
-def _regional(page: Page, points: pd.DataFrame, rois: dict, atlas, n_boot: int, seed: int) -> None:
+def _regional(page: Page, points: pd.DataFrame, rois: dict, atlas, draws: Draws) -> None:
     from ..scaling import region_gains, target_gains
 
     section = page.section("Size law by region")
@@ -237,14 +240,14 @@ def _regional(page: Page, points: pd.DataFrame, rois: dict, atlas, n_boot: int, 
         shown = True
         if rois:
             table = _guard(section, f"{name}: size law per ROI", lambda r=rows: region_gains(
-                r, {"all targets": None, **rois}, score=SCORE, n_boot=n_boot, seed=seed))
+                r, {"all targets": None, **rois}, score=SCORE, n_boot=draws.n_boot, seed=draws.seed))
             if table is not None:
                 section.table(table.assign(family=name))
         if rows["subject"].nunique() < 2:
             section.note(f"{name}: one subject, so no per-target interval (it redraws subjects).")
             continue
         gains = _guard(section, f"{name}: size law per target", lambda r=rows: target_gains(
-            r, score=SCORE, n_boot=n_boot, seed=seed))
+            r, score=SCORE, n_boot=draws.n_boot, seed=draws.seed))
         if gains is None:
             continue
         marked = int(gains["excludes_zero"].sum())
@@ -257,7 +260,7 @@ def _regional(page: Page, points: pd.DataFrame, rois: dict, atlas, n_boot: int, 
         section.note("No family has two or more model sizes, so there is no size law by region.")
 
 
-def _feature_count(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _feature_count(page: Page, points: pd.DataFrame, draws: Draws) -> None:
     """The size law at the models' full width beside the same law at each fixed feature count."""
     if "projection" not in points or set(points["projection"].dropna()) <= {schema.UNPROJECTED}:
         return
@@ -274,7 +277,7 @@ def _feature_count(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
         fits = {}
         for projection, part in picked.groupby("projection", sort=True):
             fit = _guard(section, f"{name} ({projection}): log-linear law",
-                         lambda part=part: _fit(part, "loglinear", n_boot, seed, params="params"))
+                         lambda part=part: _fit(part, "loglinear", draws, params="params"))
             if fit is None:
                 continue
             fits[projection] = fit
@@ -290,14 +293,13 @@ def _feature_count(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> 
         section.table(pd.DataFrame(rows))
 
 
-def _fit(points: pd.DataFrame, law: str, n_boot: int, seed: int, **axes):
+def _fit(points: pd.DataFrame, law: str, draws: Draws, **axes):
     from ..scaling import fit_law
 
-    return fit_law(points, score=SCORE, law=law, n_boot=n_boot, seed=seed, groups="subject", progress=False,
-                   **axes)
+    return fit_law(points, score=SCORE, law=law, groups="subject", progress=False, **draws.law, **axes)
 
 
-def _joint(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _joint(page: Page, points: pd.DataFrame, draws: Draws) -> None:
     section = page.section("Model size and training data together: the compute-optimal frontier")
     section.text("The joint law 1 − ŝ = E + A·N^−α + B·D^−β over parameters N and training data D (frames, "
                  "images or tokens), fitted with the summed Huber loss; compute C from the measured training "
@@ -309,14 +311,14 @@ def _joint(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
         section.note("No family of this study varies its models' training data, so there is no joint law of N "
                      "and D to fit.")
     for name, ladder in trained.items():
-        _frontier(page, section, name, reference(ladder, at_most_data=False), n_boot, seed)
+        _frontier(page, section, name, reference(ladder, at_most_data=False), draws)
 
 
-def _frontier(page: Page, section: Section, name: str, rows: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _frontier(page: Page, section: Section, name: str, rows: pd.DataFrame, draws: Draws) -> None:
     from ..scaling import compute_optimal, frontier_exponents, iso_flop
 
-    fit = _guard(section, f"{name}: joint law", lambda: _fit(rows, "joint", params="params", data="train_data",
-                                                            compute="train_flops", n_boot=n_boot, seed=seed))
+    fit = _guard(section, f"{name}: joint law", lambda: _fit(rows, "joint", draws, params="params", data="train_data",
+                                                            compute="train_flops"))
     if fit is None:
         return
     section.table(_fit_table(fit))
@@ -344,7 +346,7 @@ def _frontier(page: Page, section: Section, name: str, rows: pd.DataFrame, n_boo
                      f"D_opt ∝ C^{b['value']:.2f} [{b['low']:.2f}, {b['high']:.2f}].", rank=4)
 
 
-def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _fmri_law(page: Page, every: pd.DataFrame, draws: Draws) -> None:
     from ..scaling import extrapolation_check, what_buys_more
 
     section = page.section("fMRI training data in the joint law: what buys more")
@@ -352,7 +354,7 @@ def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
                  "[+ B·D^−β] + C·M^−γ, fitted to every fMRI size of each model at its best layer. From the best "
                  "measured point it predicts the gain of 2× and 10× model compute (spent at the compute-optimal "
                  "split; 2× and 10× parameters where the models' training data is not swept) against 2× and 10× "
-                 "fMRI data, with 95% bootstrap intervals over subjects and targets: the choice between GPU "
+                 f"fMRI data, with 95% bootstrap intervals over {draws.words}: the choice between GPU "
                  "hours and scanner hours. The extrapolation check holds out the largest fMRI size.")
     found = False
     for name, ladder in ladders(every).items():
@@ -364,7 +366,7 @@ def _fmri_law(page: Page, every: pd.DataFrame, n_boot: int, seed: int) -> None:
         if "train_data" in rows and rows["train_data"].notna().all() and rows["train_data"].nunique() > 1:
             axes = {"params": "params", "data": "train_data", "fmri": "n_train_trs", "compute": "train_flops"}
         fit = _guard(section, f"{name}: joint law with fMRI data", lambda r=rows, a=axes: _fit(
-            r, "joint", n_boot=n_boot, seed=seed, **a))
+            r, "joint", draws, **a))
         if fit is None:
             continue
         section.table(_fit_table(fit))
@@ -462,7 +464,7 @@ def _factors(points: pd.DataFrame) -> list[tuple[str, object]]:
     return out
 
 
-def _effects(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _effects(page: Page, points: pd.DataFrame, draws: Draws) -> None:
     from ..scaling import effect_summary, slope_summary
 
     section = page.section("Effects of the sweep's axes")
@@ -476,10 +478,11 @@ def _effects(page: Page, points: pd.DataFrame, n_boot: int, seed: int) -> None:
         data = points[points[factor].notna()]
         if baseline is None:
             table = _guard(section, f"{factor} slope", lambda f=factor, d=data, p=pairs: slope_summary(
-                d, f, score=SCORE, pairs_by=p, n_boot=n_boot, seed=seed).assign(level="per decade", baseline=""))
+                d, f, score=SCORE, pairs_by=p, n_boot=draws.n_boot, seed=draws.seed
+            ).assign(level="per decade", baseline=""))
         else:
             table = _guard(section, f"{factor} effect", lambda f=factor, d=data, b=baseline, p=pairs: effect_summary(
-                d, f, score=SCORE, baseline=b, pairs_by=p, n_boot=n_boot, seed=seed))
+                d, f, score=SCORE, baseline=b, pairs_by=p, n_boot=draws.n_boot, seed=draws.seed))
         if table is not None:
             rows.append(table)
     if not rows:
@@ -553,10 +556,10 @@ def _regions(targets, rois: dict) -> dict:
     return {"all targets": None, **({str(t): [t] for t in names} if len(names) <= 12 else {})}
 
 
-def _space_table(joint: pd.DataFrame, rois: dict, n_boot: int, seed: int) -> pd.DataFrame:
+def _space_table(joint: pd.DataFrame, rois: dict, draws: Draws) -> pd.DataFrame:
     """Per joint encoding and region: mean r, the gain over the best space alone with its interval, and each
     space's r alone, weight and penalty (geometric mean)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(draws.seed)
     rows = []
     for encoding, part in joint.groupby("encoding", sort=False):
         part = part.dropna(axis=1, how="all")
@@ -565,7 +568,7 @@ def _space_table(joint: pd.DataFrame, rois: dict, n_boot: int, seed: int) -> pd.
             if sub.empty:
                 continue
             per_subject = [g["gain_r"].to_numpy(dtype=float) for _, g in sub.groupby("subject")]
-            gain, low, high = _two_stage_interval(per_subject, n_boot, rng)
+            gain, low, high = _two_stage_interval(per_subject, draws.n_boot, rng)
             row = {"encoding": encoding, "method": part["method"].iloc[0], "region": region,
                    "n_targets": sub["target"].nunique(), "r": sub["r"].mean(), "gain_r": gain, "gain_low": low,
                    "gain_high": high}
@@ -576,7 +579,7 @@ def _space_table(joint: pd.DataFrame, rois: dict, n_boot: int, seed: int) -> pd.
     return pd.DataFrame(rows)
 
 
-def _spaces(page: Page, results: pd.DataFrame, rois: dict, n_boot: int, seed: int) -> None:
+def _spaces(page: Page, results: pd.DataFrame, rois: dict, draws: Draws) -> None:
     joint = results[results["family"] == JOINT]
     if joint.empty:
         return
@@ -587,7 +590,7 @@ def _spaces(page: Page, results: pd.DataFrame, rois: dict, n_boot: int, seed: in
                  "averaged over targets and subjects, with a 95% bootstrap interval over subjects and the targets "
                  "within them. Weights are the stacking weights (or banded ridge's band ratios) of each space, "
                  "penalties their geometric mean alpha.")
-    table = _guard(section, "joint fits", lambda: _space_table(figures.largest_fmri(joint), rois, n_boot, seed))
+    table = _guard(section, "joint fits", lambda: _space_table(figures.largest_fmri(joint), rois, draws))
     if table is None or table.empty:
         return
     section.figure(lambda: figures.space_gains(table), "r of each space alone and of the joint fit, per region")
@@ -643,7 +646,7 @@ def _has_group(results: pd.DataFrame) -> bool:
     return bool((subjects == GROUP).any() and (subjects != GROUP).any())
 
 
-def _group(page: Page, results: pd.DataFrame, n_boot: int, seed: int) -> None:
+def _group(page: Page, results: pd.DataFrame, draws: Draws) -> None:
     section = page.section("The group average, apart")
     section.text(f"The '{GROUP}' pseudo-subject (the mean response of the chosen subjects) alone: its score "
                  "against N per family, with the log-linear law and an interval over its targets.")
@@ -654,7 +657,7 @@ def _group(page: Page, results: pd.DataFrame, n_boot: int, seed: int) -> None:
             section.text(f"{name}: one model size, so no law of size.")
             continue
         fit = _guard(section, f"{name}: log-linear law of the group", lambda r=rows: _fit(
-            r, "loglinear", params="params", n_boot=n_boot, seed=seed))
+            r, "loglinear", draws, params="params"))
         per_model = rows.groupby(["subject", "params"], dropna=False)[SCORE].mean().reset_index()
         section.figure(lambda d=per_model, f=fit: figures.scaling_curves(d, "params", SCORE, f, "parameters N"),
                        f"{name}: the group's r against N")
@@ -698,7 +701,19 @@ def _parsed(study: dict | None):
         return err
 
 
-def _methods(page: Page, spec, folder: StudyFolder, results: pd.DataFrame, n_boot: int) -> None:
+def _draws(page: Page, folder: StudyFolder, spec, n_boot: int, seed: int, resample: str | None) -> Draws:
+    """The study's bootstrap (:func:`~cortexscale.report.resampling.study_draws`); subjects and targets, with a
+    warning, where the blocks it asks for cannot be read."""
+    if resample is not None and resample not in RESAMPLES:
+        raise ValueError(f"resample must be one of {RESAMPLES}, got {resample!r}")
+    try:
+        return study_draws(folder, None if isinstance(spec, Exception) else spec, n_boot, seed, resample)
+    except ValueError as err:
+        page.warn(f"{err}; the intervals redraw subjects and targets instead.")
+        return Draws(n_boot, seed)
+
+
+def _methods(page: Page, spec, folder: StudyFolder, results: pd.DataFrame, draws: Draws) -> None:
     from .methods import methods_text
 
     section = page.section("Methods, for a paper")
@@ -710,7 +725,7 @@ def _methods(page: Page, spec, folder: StudyFolder, results: pd.DataFrame, n_boo
     if spec is None:
         section.note("The study folder has no study.yaml, so no methods text.")
         return
-    for paragraph in methods_text(spec, results, folder.versions_text(), n_boot):
+    for paragraph in methods_text(spec, results, folder.versions_text(), draws):
         section.text(paragraph)
 
 
@@ -744,10 +759,12 @@ def _about(page: Page, folder: StudyFolder) -> None:
         section.pre(versions)
 
 
-def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> Path:
+def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None, resample: str | None = None) -> Path:
     """Write ``<study_dir>/report/index.html`` from the study's results and return its path.
 
-    ``n_boot``: bootstrap resamples of every fit; ``atlas``: the dataset's atlas (targets named
+    ``n_boot``: bootstrap resamples of every fit; ``resample``: what the laws' intervals redraw (subjects,
+    blocks or subjects+blocks; default the study's ``scoring.test_blocks.resample`` where it keeps blocks of
+    test TRs, else subjects); ``atlas``: the dataset's atlas (targets named
     ``parcel_<label>``) or mask (targets ``voxel_<i>_<j>_<k>``) NIfTI, for a brain map.
     """
     folder = StudyFolder(study_dir)
@@ -762,6 +779,7 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
         if group is not None:
             results, summary = results[results["subject"] != GROUP], summary[summary["subject"] != GROUP]
         points, spec = model_points(results), _parsed(resolved)
+        draws = _draws(page, folder, spec, n_boot, seed, resample)
         _overview(page, results, summary)
         if group is not None:
             page.sections[-1].note(f"The group average ('{GROUP}', the mean response of the chosen subjects) is a "
@@ -769,20 +787,20 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None) -> 
                                    "every law, mean and interval here is over the individual subjects, and the "
                                    "group is shown in its own section.")
         _data_warnings(page, results, spec)
-        _model_scaling(page, points, n_boot, seed)
-        _depth(page, results, n_boot, seed)
-        _regional(page, points, study.get("scoring", {}).get("rois") or {}, atlas, n_boot, seed)
-        _feature_count(page, points, n_boot, seed)
-        _joint(page, points, n_boot, seed)
+        _model_scaling(page, points, draws)
+        _depth(page, results, draws)
+        _regional(page, points, study.get("scoring", {}).get("rois") or {}, atlas, draws)
+        _feature_count(page, points, draws)
+        _joint(page, points, draws)
         _training_curves(page, points)
         _extrapolation(page, points)
-        _fmri_law(page, model_points(results, every_fmri=True), n_boot, seed)
-        _effects(page, points, n_boot, seed)
+        _fmri_law(page, model_points(results, every_fmri=True), draws)
+        _effects(page, points, draws)
         _precision(page, results, points, folder)
-        _spaces(page, results, study.get("scoring", {}).get("rois") or {}, n_boot, seed)
+        _spaces(page, results, study.get("scoring", {}).get("rois") or {}, draws)
         _profiles(page, results, summary, points, atlas)
         if group is not None:
-            _group(page, group, n_boot, seed)
-        _methods(page, spec, folder, results, n_boot)
+            _group(page, group, draws)
+        _methods(page, spec, folder, results, draws)
     _about(page, folder)
     return page.write(folder.report_dir())

@@ -8,12 +8,14 @@ import json
 
 import pandas as pd
 
+from .resampling import Draws
+
 __all__ = ["methods_text"]
 
 
-def methods_text(study, results: pd.DataFrame, versions: str | None, n_boot: int) -> list[str]:
+def methods_text(study, results: pd.DataFrame, versions: str | None, draws: Draws) -> list[str]:
     """Paragraphs (plain text) describing ``study`` (a :class:`~cortexscale.study.StudySpec`) as it ran."""
-    return [_data(study, results), _features(study), _encoding(study), _laws(n_boot), _software(versions)]
+    return [_data(study, results), _features(study), _encoding(study), _laws(draws), _software(versions)]
 
 
 def _listing(items: list[str]) -> str:
@@ -82,13 +84,19 @@ def _evaluation(entry) -> str:
     return "held-out test runs" if entry.evaluation == "test-runs" else "held-out test runs where the data has them"
 
 
-def _laws(n_boot: int) -> str:
+def _laws(draws: Draws) -> str:
+    redrawn = {"subjects": "subjects and, within subjects, targets",
+               "blocks": f"{draws.block_words}, one draw shared by every subject (a non-overlapping block "
+                         "bootstrap over the test stimulus; subjects and targets kept)",
+               "subjects+blocks": f"subjects, targets within subjects and {draws.block_words}, one draw of "
+                                  "blocks shared by every subject"}[draws.resample]
     return ("Scaling laws. Per feature model, the best layer (highest mean r) was scored at the largest fMRI "
             "training size. We fitted the log-linear law ŝ = c + g·log10 N (Antonello et al. 2023), the saturating "
             "power law 1 − ŝ = E + A·N^−α and the joint law 1 − ŝ = E + A·N^−α + B·D^−β (+ C·M^−γ with fMRI "
             "data M), the latter with a Huber loss (δ = 1e-3) on log(1 − ŝ) minimised by L-BFGS-B from a grid of "
             "starts (Hoffmann et al. 2022; Gokce & Schrimpf). Intervals are 95% percentile intervals over "
-            f"{n_boot} bootstrap resamples of subjects and, within subjects, targets.")
+            f"{draws.n_boot} bootstrap resamples of {redrawn}. The depth trend, the effects and the per-region "
+            "and per-target laws redraw subjects and targets.")
 
 
 def _software(versions: str | None) -> str:

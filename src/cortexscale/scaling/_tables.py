@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "BLOCK",
     "TARGET",
     "Panel",
     "block_means",
@@ -27,15 +28,27 @@ __all__ = [
 
 TARGET = "target"
 """Column naming the target (voxel, parcel) of per-target rows."""
+BLOCK = "block"
+"""Column naming the block of test TRs (0, 1, ... in time) of a blocks table's rows."""
+
+
+@dataclass(frozen=True)
+class TestBlocks:
+    """One unit's rows as statistics of blocks of test TRs: the cell (local point × n_targets + target) of
+    each row (m,) and its :data:`cortexscale.encoding.STATISTICS` per block (m, 6, K)."""
+
+    cells: np.ndarray
+    stats: np.ndarray
 
 
 @dataclass(frozen=True)
 class Block:
     """One unit's scores: point indices (n,) into :attr:`Panel.points` and values (n, n_targets), NaN where
-    a target has no finite score at that point."""
+    a target has no finite score at that point; with ``tests``, its rows' statistics of test-TR blocks."""
 
     points: np.ndarray
     values: np.ndarray
+    tests: TestBlocks | None = None
 
 
 @dataclass(frozen=True)
@@ -77,25 +90,32 @@ def _numeric(table: pd.DataFrame, column: str) -> np.ndarray:
     return table[column].to_numpy(dtype=float)
 
 
-def _block(keys: np.ndarray, targets: np.ndarray, scores: np.ndarray) -> Block:
+def _block(keys: np.ndarray, targets: np.ndarray, scores: np.ndarray, stats: np.ndarray | None) -> Block:
     points, local = np.unique(keys, return_inverse=True)
     target_codes = pd.factorize(targets, use_na_sentinel=False)[0]
     n_targets = int(target_codes.max()) + 1
     ok = np.isfinite(scores)
-    flat = local[ok] * n_targets + target_codes[ok]
+    cells = local * n_targets + target_codes
     size = len(points) * n_targets
-    sums = np.bincount(flat, weights=scores[ok], minlength=size)
-    counts = np.bincount(flat, minlength=size)
+    sums = np.bincount(cells[ok], weights=scores[ok], minlength=size)
+    counts = np.bincount(cells[ok], minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(counts > 0, sums / counts, np.nan).reshape(len(points), n_targets)
-    return Block(points, values)
+    if stats is not None:
+        stats = stats[:, :, stats[:, 0, :].max(axis=0) > 0]  # the unit's own blocks (others pad to the longest)
+        if not (stats[:, 0, :] == stats[:1, 0, :]).all():
+            raise ValueError("the rows of one unit were scored on different test TRs (their blocks differ in "
+                             "number or length): fit rows of one evaluation and one trim at a time")
+    return Block(points, values, None if stats is None else TestBlocks(cells, stats))
 
 
-def build_panel(table: pd.DataFrame, score: str, keys: list[str], unit: str | None = None) -> Panel:
+def build_panel(table: pd.DataFrame, score: str, keys: list[str], unit: str | None = None,
+                stats: np.ndarray | None = None) -> Panel:
     """Scores of ``table`` by point (distinct values of ``keys``), unit (levels of ``unit``) and target.
 
     With ``unit=None`` the whole table is one unit and, whatever its targets, every point gets one value:
-    the mean of its rows' finite scores.
+    the mean of its rows' finite scores. ``stats`` (n_rows, 6, K), each row's statistics of test-TR blocks
+    (:func:`~cortexscale.scaling._blocks.row_statistics`), go with the rows into their units' blocks.
     """
     scores = _numeric(table, score)
     point_codes = table.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
@@ -107,8 +127,8 @@ def build_panel(table: pd.DataFrame, score: str, keys: list[str], unit: str | No
         unit_codes, units = pd.factorize(table[unit], sort=True)
         units = np.asarray(units, dtype=object)
         targets = table[TARGET].to_numpy() if TARGET in table.columns else np.zeros(len(table), dtype=int)
-    blocks = tuple(_block(point_codes[unit_codes == u], targets[unit_codes == u], scores[unit_codes == u])
-                   for u in range(len(units)))
+    blocks = tuple(_block(point_codes[unit_codes == u], targets[unit_codes == u], scores[unit_codes == u],
+                          None if stats is None else stats[unit_codes == u]) for u in range(len(units)))
     return Panel(points, units, blocks)
 
 

@@ -14,7 +14,9 @@ its rows (targets, subjects and anything else that varies, such as seeds), and t
 With ``groups="subject"`` each (subject, point) is a row of the fit whose score is the mean over that subject's
 targets at the point; the bootstrap redraws subjects and, within each subject, targets (when the table has a
 ``target`` column), recomputing every score. Select the rows to fit first (one layer per model, say): rows
-differing in other columns are averaged.
+differing in other columns are averaged. Given the statistics of blocks of test TRs (``blocks=``), the
+bootstrap can redraw those blocks as well or instead (``resample=``), each score recomputed from its drawn
+blocks: with one test story, most of the uncertainty is in the stimulus.
 
 Scores at or above 1
 --------------------
@@ -32,6 +34,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import _fits
+from ._blocks import row_statistics, score_metric
 from ._resample import percentile_interval, resampled_rows
 from ._tables import TARGET, build_panel, check_columns, panel_rows, point_scores, positive_column
 from .compute import ComputeLaw, fit_compute_law
@@ -101,6 +104,11 @@ class ScalingFit:
     best : dict
         The measured point of highest score: role → its axis value, and ``"score"`` (its mean score, over
         groups of the groups' means).
+    resample : str
+        What the bootstrap redrew: ``"groups"`` (groups and their targets), ``"rows"`` (points), ``"blocks"``
+        (blocks of test TRs) or ``"groups+blocks"``.
+    block_trs : float or None
+        The median length in TRs of the blocks of test TRs redrawn, None without them.
     """
 
     law: str
@@ -118,6 +126,17 @@ class ScalingFit:
     delta: float = 1e-3
     compute_law: ComputeLaw = ComputeLaw()
     best: dict = field(default_factory=dict)
+    resample: str = "groups"
+    block_trs: float | None = None
+
+    @property
+    def resampled(self) -> str:
+        """What the intervals' bootstrap redrew, in words: "subjects and their targets", "blocks of 10 test
+        TRs", ..."""
+        groups = f"{self.groups!r} levels and their targets" if self.groups else "points"
+        blocks = f"blocks of {self.block_trs:g} test TRs" if self.block_trs else "blocks of test TRs"
+        return {"groups": groups, "rows": groups, "blocks": blocks,
+                "groups+blocks": f"{groups}, and {blocks}"}[self.resample]
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -184,7 +203,7 @@ class ScalingFit:
         boot = len(self.boot)
         lines = [f"{self.law} law of {self.score!r}: {formula}  [{axes}]",
                  f"{rows}; {boot} bootstrap resamples" + (f" ({self.n_failed} failed)" if self.n_failed else "")
-                 + f", {100 * self.level:g}% percentile intervals"]
+                 + f" of {self.resampled}, {100 * self.level:g}% percentile intervals"]
         entries = list(self.params.items()) + [(f"gain_per_decade_{r}", g) for r, g in self.gain_per_decade.items()]
         for name, value in entries:
             low, high = self.intervals.get(name, (np.nan, np.nan))
@@ -289,7 +308,8 @@ class _Problem:
                                n_refine=_FULL_REFINE if warm is None else _BOOT_REFINE, warm=warm, starts=starts)
         return _fits.raw_from_theta(result.theta, self.centres), result.loss
 
-    def boot(self, n_boot: int, rng, by: str, raw: np.ndarray, delta: float, progress: bool) -> np.ndarray:
+    def boot(self, n_boot: int, rng, by: str, raw: np.ndarray, delta: float, progress: bool,
+             metric: str = "correlation") -> np.ndarray:
         """Raw parameters (n_boot, p) refitted on each resample; NaN rows where too few points were drawn."""
         draws = np.full((n_boot, len(raw)), np.nan)
         warm = starts = None
@@ -299,7 +319,7 @@ class _Problem:
             starts = _fits.best_starts(self.x, y, np.ones_like(y), delta, _BOOT_STARTS)
         done = 0
         with tqdm(total=n_boot, desc=f"bootstrap ({self.law})", disable=not progress, leave=False) as bar:
-            for scores, weights in resampled_rows(self.panel, n_boot, rng, by):
+            for scores, weights in resampled_rows(self.panel, n_boot, rng, by, metric):
                 weights = np.where(np.isfinite(scores), weights, 0.0)
                 present = np.zeros((len(self.panel.points), weights.shape[1]))
                 np.add.at(present, self.point_of_row, weights > 0)
@@ -338,6 +358,8 @@ def fit_law(
     level: float = 0.95,
     delta: float = 1e-3,
     progress: bool = True,
+    blocks: pd.DataFrame | None = None,
+    resample: str | None = None,
 ) -> ScalingFit:
     """Fit a scaling law of ``score`` to a results table, with bootstrap intervals.
 
@@ -367,6 +389,14 @@ def fit_law(
         Huber δ of the saturating laws (on ``log(1 − s)``); ``inf`` is least squares.
     progress : bool
         Show a progress bar over resamples (tqdm).
+    blocks : DataFrame, optional
+        The statistics of blocks of test TRs of the table's fits (a study's ``blocks.parquet``, from
+        :func:`cortexscale.study.read_blocks`), matched to the table's rows on their shared columns; needed by
+        a ``resample`` with blocks, whose scores (``r`` or ``r2``) it recomputes from the drawn blocks.
+    resample : {"groups", "blocks", "groups+blocks"}, optional
+        What the bootstrap redraws: ``groups`` levels and their targets (the default with ``groups``; points
+        without), blocks of test TRs (the stimulus' variability, which a single test story otherwise hides),
+        or both. One draw of blocks serves every group with as many blocks (they saw one test stimulus).
 
     Returns
     -------
@@ -387,15 +417,15 @@ def fit_law(
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    panel = build_panel(_work_table(table, score, axes, groups), score, list(axes.values()), groups)
+    by, metric, stats = _resampling(table, score, groups, blocks, resample)
+    panel = build_panel(_work_table(table, score, axes, groups), score, list(axes.values()), groups, stats)
     _check_identifiable(law, panel.points, axes)
     problem = _Problem(law, panel, axes, score)
     if _fits.LAW_SPECS[law].saturating:
         _warn_floor(problem.scores, score, law)
     with _fits.single_threaded_blas():
         raw, loss = problem.fit(problem.scores, np.ones_like(problem.scores), delta)
-        draws = problem.boot(n_boot, np.random.default_rng(seed), "units" if groups else "rows", raw, delta,
-                             progress)
+        draws = problem.boot(n_boot, np.random.default_rng(seed), by, raw, delta, progress, metric)
     ranges = {role: (float(panel.points[c].min()), float(panel.points[c].max())) for role, c in axes.items()}
     names = law_names(law, tuple(axes))
     compute_law = ComputeLaw()
@@ -405,8 +435,37 @@ def fit_law(
         law=law, score=score, axes=axes, params=dict(zip(names, map(float, raw))),
         intervals=_intervals(law, names, np.asarray(raw, dtype=float), draws, ranges, level), boot=draws, n_points=len(panel.points),
         n_rows=len(problem.scores), loss=loss, ranges=ranges, level=level, groups=groups, delta=delta,
-        compute_law=compute_law, best=_best_point(panel, axes),
+        compute_law=compute_law, best=_best_point(panel, axes), resample=_RESAMPLES[by],
+        block_trs=None if stats is None else _median_block(stats),
     )
+
+
+_RESAMPLES = {"units": "groups", "rows": "rows", "blocks": "blocks", "units+blocks": "groups+blocks"}
+
+
+def _resampling(table, score: str, groups, blocks, resample) -> tuple[str, str, np.ndarray | None]:
+    """What the bootstrap draws (``by`` of :func:`~cortexscale.scaling._resample.resampled_rows`), the metric
+    that recomputes a score from blocks, and the rows' block statistics (None without blocks)."""
+    choices = ("groups", "blocks", "groups+blocks")
+    if resample is None:
+        resample = "groups"
+    if resample not in choices:
+        raise ValueError(f"resample must be one of {choices}, got {resample!r}")
+    if resample == "groups+blocks" and groups is None:
+        raise ValueError("resample='groups+blocks' redraws groups: pass groups= (e.g. 'subject')")
+    by = {"groups": "units" if groups else "rows", "blocks": "blocks", "groups+blocks": "units+blocks"}[resample]
+    if not by.endswith("blocks"):
+        return by, "correlation", None
+    if blocks is None:
+        raise ValueError(f"resample={resample!r} redraws blocks of test TRs: pass blocks= (a study's "
+                         "blocks.parquet, from cortexscale.study.read_blocks; a study keeps it with "
+                         "scoring.test_blocks)")
+    return by, score_metric(score), row_statistics(table, blocks)
+
+
+def _median_block(stats: np.ndarray) -> float:
+    n = stats[:, 0, :]
+    return float(np.median(n[n > 0]))
 
 
 def _best_point(panel, axes: dict) -> dict:

@@ -9,7 +9,7 @@ from .families import FAMILIES, Family, register_family
 from .fits import FITS, FitKind, register_fit
 from .ladders import LADDERS, ladder_rungs
 from .plan import Plan, plan_study
-from .run import StudyRun, default_out, read_results, run_study
+from .run import StudyRun, default_out, read_blocks, read_results, run_study
 from .schema import summarise
 from .spec import StudySpec, grid, load_study, parse_study
 from .store import StudyFolder, StudyLockedError
@@ -42,6 +42,7 @@ __all__ = [
     "make_task",
     "parse_study",
     "plan_study",
+    "read_blocks",
     "read_results",
     "register_family",
     "register_fit",

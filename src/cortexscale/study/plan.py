@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data import Dataset, load_dataset
-from ..encoding import Bootstrap
+from ..encoding import Bootstrap, time_blocks
 from ..errors import DatasetError
 from ..layers import resolve_layers
 from .families import FAMILIES, FeatureModel
@@ -281,6 +281,7 @@ class _Planner:
             raise FieldError(("encoding", e, "trim"), f"trim [{start}, {end}] leaves nothing of run "
                              f"{short[0].label} ({short[0].n_trs} TRs)")
         train = [_trimmed(r, entry.trim) for r in runs if r.split == "train"]
+        self._check_test_blocks(subject, [_trimmed(r, entry.trim) for r in runs if r.split == evaluation.split])
         if isinstance(entry.cv, BootstrapCV):
             boot = entry.cv.bootstrap
             if boot.chunk_len > min(train):
@@ -293,6 +294,14 @@ class _Planner:
             except ValueError as err:
                 raise FieldError(("encoding", e, "cv", "bootstrap"), f"{err} (the smallest training set of subject "
                                  f"{subject.name})") from None
+
+    def _check_test_blocks(self, subject: Subject, scored: list[int]) -> None:
+        """A block bootstrap needs at least two blocks of the TRs a fit scores (``scored``: per run)."""
+        blocks = self.study.scoring.test_blocks
+        if blocks is not None and len(time_blocks(scored, blocks.length)) < 2:
+            raise FieldError(("scoring", "test_blocks", "length"), f"blocks of {blocks.length} TRs cut the "
+                             f"{sum(scored)} TRs that subject {subject.name} is scored on into fewer than 2 "
+                             "blocks; a block bootstrap needs more")
 
     def _fewest_training_trs(self, data: Dataset, subject: Subject, evaluation: Evaluation, entry) -> int:
         """TRs of the smallest training set any fit of this subject under ``entry`` has."""
@@ -341,7 +350,8 @@ class _Planner:
             space_inputs.append(SpaceInputs(name=name, layer=layer, features=roles))
         settings = FitSettings(dataset=ref, subject=subject.name, members=list(subject.members), spaces=space_inputs,
                                fmri=FmriSize(unit=self.study.fmri.unit, size=size), evaluation=evaluation,
-                               alignment=self.study.alignment, encoding=entry.fit_settings(), projection=projection)
+                               alignment=self.study.alignment, encoding=entry.fit_settings(), projection=projection,
+                               test_blocks=blocks.length if (blocks := self.study.scoring.test_blocks) else None)
         described = self._described(spaces, entry)
         labels = {"dataset": spec.name, "subject": subject.name, "encoding": entry.label, "method": entry.method,
                   **self._projection_label(projection), "layer": described.pop("layer"),

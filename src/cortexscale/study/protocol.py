@@ -90,7 +90,8 @@ class FitSettings(Spec):
     averaged, one or a group) on its feature ``spaces``, with ``fmri`` training data, scored by
     ``evaluation``. ``encoding``: what changes the result of its encoding entry
     (:meth:`cortexscale.study.fits.EncodingSpec.fit_settings`); ``projection``: the fixed feature count of its
-    spaces, None for their full width (left out of the task's settings then, as before projections existed)."""
+    spaces, None for their full width; ``test_blocks``: the TRs per block of the statistics it keeps for a
+    block bootstrap, None for none. Each is left out of the task's settings when None, as before it existed."""
 
     dataset: DatasetRef
     subject: str
@@ -101,10 +102,12 @@ class FitSettings(Spec):
     alignment: AlignmentSpec
     encoding: dict
     projection: Projection | None = None
+    test_blocks: int | None = None
 
     def as_task(self) -> dict:
         """The settings as a task's JSON."""
-        return self.model_dump(mode="json", exclude={"projection"} if self.projection is None else None)
+        unset = {name for name in ("projection", "test_blocks") if getattr(self, name) is None}
+        return self.model_dump(mode="json", exclude=unset)
 
 
 class CeilingSettings(Spec):

@@ -142,3 +142,9 @@ def run_study(study, out=None, executor: str = "local", jobs: int = 1, address: 
 def read_results(study_dir, summary: bool = False) -> pd.DataFrame:
     """The results table (or the per-fit summary) of a study folder."""
     return StudyFolder(study_dir).read_results(summary)
+
+
+def read_blocks(study_dir) -> pd.DataFrame | None:
+    """The per-block statistics of a study folder's test TRs (``scoring.test_blocks``), or None where it keeps
+    none: the ``blocks=`` of :func:`cortexscale.scaling.fit_law`."""
+    return StudyFolder(study_dir).read_blocks()

@@ -22,9 +22,9 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["LABEL_COLUMNS", "MODEL_COLUMNS", "SCORE_COLUMNS", "SPACE_MEASURES", "SUMMARY_STATS", "axis_columns",
-           "fit_summary", "label_frame", "model_keys", "reserved_name", "roi_column", "space_column",
-           "space_columns", "space_of", "summarise", "summary_frame", "target_frame"]
+__all__ = ["BLOCKS_FILE", "LABEL_COLUMNS", "MODEL_COLUMNS", "SCORE_COLUMNS", "SPACE_MEASURES", "SUMMARY_STATS",
+           "axis_columns", "block_frame", "fit_summary", "label_frame", "model_keys", "reserved_name", "roi_column",
+           "space_column", "space_columns", "space_of", "summarise", "summary_frame", "target_frame"]
 
 LABEL_COLUMNS = ("dataset", "subject", "encoding", "method", "projection", "layer", "n_layers", "fmri_unit",
                  "fmri_size", "evaluation", "model", "family", "ladder", "spaces", "n_train_trs")
@@ -47,6 +47,11 @@ JOINT = "joint"
 """The ``family`` of a fit over several feature spaces."""
 RESULTS_FILE, SUMMARY_FILE = "results.parquet", "summary.parquet"
 """The per-target and the per-fit table, as the collect stage writes them and a study folder publishes them."""
+BLOCKS_FILE = "blocks.parquet"
+"""The per-block table of a study with ``scoring.test_blocks``: one row per (fit, target, block of test TRs),
+the fit's labels, then ``target``, ``block`` (0, 1, ... in time) and the block's
+:data:`cortexscale.encoding.STATISTICS`."""
+BLOCK = "block"
 
 _SPACE = re.compile(r"^(?P<measure>r|alpha|weight)\[(?P<space>.+)\]$")
 _SUMMARY = re.compile(rf"^({'|'.join(SUMMARY_STATS)})_({'|'.join(SUMMARISED)})$")
@@ -114,6 +119,16 @@ def target_frame(targets, r, r2, alpha, spaces: list[str] | None = None, space_r
         for measure, values in (per_space or {}).items():
             for k, space in enumerate(spaces):
                 table[space_column(measure, space)] = np.asarray(values)[k]
+    return pd.DataFrame(table)
+
+
+def block_frame(targets, stats: np.ndarray) -> pd.DataFrame:
+    """One fit's per-block table: ``target`` and ``block`` beside each statistic, from statistics (K, 6, T)."""
+    from ..encoding import STATISTICS
+
+    k, _, t = stats.shape
+    table = {"target": np.tile(np.asarray(list(targets), dtype=object), k), BLOCK: np.repeat(np.arange(k), t)}
+    table.update({name: stats[:, i, :].ravel() for i, name in enumerate(STATISTICS)})
     return pd.DataFrame(table)
 
 

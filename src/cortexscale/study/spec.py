@@ -56,8 +56,8 @@ from .fields import NAME, FieldError, Layers, Spec
 from .fits import FITS, RidgeSpec
 from .schema import reserved_name
 
-__all__ = ["AlignmentSpec", "DatasetSpec", "FmriSpec", "ScoringSpec", "StudyFileError", "StudySpec", "grid",
-           "load_study", "parse_study"]
+__all__ = ["AlignmentSpec", "DatasetSpec", "FmriSpec", "ScoringSpec", "StudyFileError", "StudySpec", "TestBlocksSpec",
+           "grid", "load_study", "parse_study"]
 
 
 class DatasetSpec(Spec):
@@ -109,11 +109,24 @@ class AlignmentSpec(Spec):
     cutoff_mult: float = Field(default=1.0, gt=0)
 
 
+class TestBlocksSpec(Spec):
+    """A block bootstrap over test TRs: each fit keeps the sufficient statistics of its scored TRs in
+    contiguous blocks of ``length`` TRs (:func:`cortexscale.encoding.time_blocks`), and the laws' intervals
+    redraw those blocks (``resample: blocks``), or subjects, targets and blocks together
+    (``subjects+blocks``), instead of subjects and targets alone. With one test story most of the uncertainty
+    is in the stimulus, which only the blocks see. It costs 6 floats per block and target per fit."""
+
+    length: int = Field(ge=2)
+    resample: Literal["blocks", "subjects+blocks"] = "subjects+blocks"
+
+
 class ScoringSpec(Spec):
-    """What is scored: every target, plus per-subject summaries over targets and ROIs (named target lists)."""
+    """What is scored: every target, plus per-subject summaries over targets and ROIs (named target lists),
+    and, with ``test_blocks``, the statistics of a block bootstrap over test TRs."""
 
     summaries: list[Literal["mean", "max", "median"]] = ["mean", "max"]
     rois: dict[str, list[str]] = {}
+    test_blocks: TestBlocksSpec | None = None
 
 
 class ResourceSpec(Spec):

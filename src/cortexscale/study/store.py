@@ -40,7 +40,7 @@ import yaml
 
 from .._io import atomic_path, write_atomic
 from ..errors import StudyFolderError
-from .schema import RESULTS_FILE, SUMMARY_FILE
+from .schema import BLOCKS_FILE, RESULTS_FILE, SUMMARY_FILE
 from .tasks import Task
 
 __all__ = ["META", "StudyFolder", "StudyLockedError", "read_meta", "versions"]
@@ -189,14 +189,24 @@ class StudyFolder:
                 raise StudyFolderError(f"{path} has no column(s) {missing}; its columns are {have}")
         return pd.read_parquet(path, columns=columns, filters=filters)
 
+    def read_blocks(self, filters=None) -> pd.DataFrame | None:
+        """The per-block statistics of the test TRs (:data:`~cortexscale.study.schema.BLOCKS_FILE`) of the rows
+        that pass ``filters`` (as :meth:`read_results`), or None where the study keeps none."""
+        path = self.root / BLOCKS_FILE
+        return pd.read_parquet(path, filters=filters) if path.is_file() else None
+
     def publish(self, collect: Task) -> None:
         """Put the finished collect task's tables at the top of the folder (hard links where the file system
         allows, else copies), atomically."""
         if not self.is_done(collect):
             return
-        for name in (RESULTS_FILE, SUMMARY_FILE):
+        for name in (RESULTS_FILE, SUMMARY_FILE, BLOCKS_FILE):
+            source = self.task_dir(collect) / name
+            if not source.is_file():  # a study that no longer keeps test-TR blocks drops its old table
+                (self.root / name).unlink(missing_ok=True)
+                continue
             with atomic_path(self.root / name, suffix=".parquet") as tmp:
-                _link_or_copy(self.task_dir(collect) / name, Path(tmp))
+                _link_or_copy(source, Path(tmp))
 
     def report_dir(self) -> Path:
         return self.root / "report"

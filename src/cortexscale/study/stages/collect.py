@@ -7,11 +7,13 @@ fit's labels (model, subject, layer, ...) reads only the row groups it needs. Ea
 is ``r / ceiling`` (:func:`cortexscale.encoding.normalised_correlation`). A feature model's parameters come
 from its features' records and its training data, FLOPs and time from its training task's, or, for a
 pretrained model, from its features' records (a checkpoint's records hold its training data seen and FLOPs
-spent so far); a joint fit's parameters are its spaces' summed.
+spent so far); a joint fit's parameters are its spaces' summed. Where fits kept the statistics of blocks of
+their test TRs (``scoring.test_blocks``), it also writes ``blocks.parquet``, a row group per fit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from .. import schema
 from ..protocol import CollectRow, CollectSettings
 from ..tasks import stage
 from .ceiling import read_ceiling
-from .fit import SCORES, read_scores
+from .fit import SCORES, read_blocks, read_scores
 
 __all__ = ["collect"]
 
@@ -82,6 +84,30 @@ def _rows(labels: pd.DataFrame, i: int, scores: pd.DataFrame, schema_: pa.Schema
     return pa.Table.from_pandas(table, schema=schema_, preserve_index=False)
 
 
+class _BlockWriter:
+    """``blocks.parquet`` written a fit at a time, the labels' columns typed as in the results, opened at the
+    first fit that kept test-TR statistics; nothing is written when none did."""
+
+    def __init__(self, path: Path, labels: pd.DataFrame):
+        self.path, self.labels, self.writer = path, labels, None
+
+    def write(self, i: int, targets, stats) -> None:
+        if stats is None:
+            return
+        part = schema.block_frame(targets, stats)
+        head = self.labels.iloc[np.zeros(len(part), dtype=int) + i].reset_index(drop=True)
+        if self.writer is None:
+            fields = list(pa.Schema.from_pandas(self.labels, preserve_index=False))
+            fields += list(pa.Schema.from_pandas(part, preserve_index=False))
+            self.writer = pq.ParquetWriter(self.path, pa.schema(fields))
+        table = pd.concat([head, part], axis=1)
+        self.writer.write_table(pa.Table.from_pandas(table, schema=self.writer.schema, preserve_index=False))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 @stage("collect", version=4)
 def collect(task, context) -> dict:
     s = CollectSettings.model_validate(task.settings)
@@ -90,10 +116,12 @@ def collect(task, context) -> dict:
     labels = schema.label_frame([_labels(row, meta) for row in s.rows])
     columns = _arrow_schema(labels, [Path(context.inputs[row.fit]) / SCORES for row in s.rows])
     stats, rows, total, counted = [], 0, 0.0, 0  # the mean r over every row, without holding the rows
-    with pq.ParquetWriter(context.out / schema.RESULTS_FILE, columns) as writer:
+    with pq.ParquetWriter(context.out / schema.RESULTS_FILE, columns) as writer, \
+            contextlib.closing(_BlockWriter(context.out / schema.BLOCKS_FILE, labels)) as blocks:
         for i, row in enumerate(s.rows):
             scores = _scores(context, row, ceilings)
             writer.write_table(_rows(labels, i, scores, columns))
+            blocks.write(i, scores["target"], read_blocks(context.inputs[row.fit]))
             stats.append(schema.fit_summary(scores, s.scoring.summaries, s.scoring.rois))
             r = scores["r"].to_numpy(dtype=float)
             rows, total, counted = rows + len(r), total + float(np.nansum(r)), counted + int((~np.isnan(r)).sum())

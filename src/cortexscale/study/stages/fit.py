@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...encoding import correlation_score, r2_score
+from ...encoding import block_statistics, correlation_score, r2_score, time_blocks
 from ...encoding.preprocessing import zscore_runs
 from ...features import align_to_trs
 from .. import schema
@@ -29,15 +29,26 @@ from ..protocol import FitSettings
 from ..tasks import stage
 from .features import load_features
 
-__all__ = ["design", "fold_segments", "read_scores", "responses"]
+__all__ = ["design", "fold_segments", "read_blocks", "read_scores", "responses"]
 
 SCORES = "scores.parquet"
 """A fit task's per-target table (:func:`cortexscale.study.schema.target_frame`), in its folder."""
 
 
+BLOCKS = "blocks.npy"
+"""A fit task's per-block statistics of its test TRs (K, 6, n_targets), float64, in its folder, when the study
+asks for a test-TR block bootstrap (:func:`cortexscale.encoding.block_statistics`)."""
+
+
 def read_scores(folder) -> pd.DataFrame:
     """The per-target scores a fit task wrote in ``folder``."""
     return pd.read_parquet(Path(folder) / SCORES)
+
+
+def read_blocks(folder) -> np.ndarray | None:
+    """The per-block statistics (K, 6, n_targets) a fit task wrote in ``folder``, None if it wrote none."""
+    path = Path(folder) / BLOCKS
+    return np.load(path) if path.exists() else None
 
 
 def design(run, features: dict, alignment) -> np.ndarray:
@@ -180,9 +191,11 @@ class _Fitter:
                          self.entry.n_splits(len(train.lengths)))
         return {"target_batch": batch_within(self.kind, shape, self.entry, self.memory, self.held)}
 
-    def __call__(self, train: list[tuple], test: list[tuple], responses=None) -> tuple[FitOutput, np.ndarray, int]:
-        """The fit's output, the test responses (n_test, t) and the number of training TRs; ``responses``, when
-        given, are the training and test Y already joined (shared by the fits of one subject and size)."""
+    def __call__(self, train: list[tuple], test: list[tuple], responses=None
+                 ) -> tuple[FitOutput, np.ndarray, list[int], int]:
+        """The fit's output, the test responses (n_test, t), the lengths of their segments and the number of
+        training TRs; ``responses``, when given, are the training and test Y already joined (shared by the fits
+        of one subject and size)."""
         Y_train, Y_test = responses or (None, None)
         train_d = _stack(train, self.entry.zscore, self.widths, self.delays, Y_train)
         test_d = _stack(test, self.entry.zscore, self.widths, self.delays, Y_test)
@@ -190,22 +203,24 @@ class _Fitter:
             p = self.projection
             train_d, test_d = projected(train_d, test_d, p.method, p.dims, p.seed)
         output = self.kind.fit(train_d, test_d, self.entry, self.device, **self._options(train_d, test_d))
-        return output, test_d.Y, sum(train_d.lengths)
+        return output, test_d.Y, list(test_d.lengths), sum(train_d.lengths)
 
 
-def _by_folds(blocks: list[tuple], folds: int, size, fitter: _Fitter) -> tuple[FitOutput, np.ndarray, int]:
-    """Pooled out-of-fold output and the targets it predicts; per-target measures averaged over folds (penalties
-    geometrically)."""
+def _by_folds(blocks: list[tuple], folds: int, size, fitter: _Fitter
+              ) -> tuple[FitOutput, np.ndarray, list[int], int]:
+    """Pooled out-of-fold output, the targets it predicts and their segments; per-target measures averaged over
+    folds (penalties geometrically)."""
     segments = fold_segments([len(X) for X, _ in blocks], folds)
     cut = lambda parts: [(blocks[i][0][a:b], blocks[i][1][a:b]) for i, a, b in parts]  # noqa: E731
-    outputs, targets, n_train = [], [], []
+    outputs, targets, lengths, n_train = [], [], [], []
     for f, held in enumerate(segments):
         train = _cut([blk for g, parts in enumerate(segments) if g != f for blk in cut(parts)], size)
-        output, Yt, n = fitter(train, cut(held))
+        output, Yt, parts, n = fitter(train, cut(held))
         outputs.append(output)
         targets.append(Yt)
+        lengths.extend(parts)
         n_train.append(n)
-    return _pooled(outputs), np.concatenate(targets), int(np.mean(n_train))
+    return _pooled(outputs), np.concatenate(targets), lengths, int(np.mean(n_train))
 
 
 def _geometric(values: list[np.ndarray]) -> np.ndarray:
@@ -242,14 +257,17 @@ def fit(task, context) -> dict:
         if size != "all":
             train = train[:size] if s.fmri.unit == "runs" else _cut(train, size)
         joined = _prepared(data, s, trim, entry.zscore, [len(X) for X, _ in train], [len(X) for X, _ in test])
-        output, Y, n_train = fitter(len(joined[0]) + len(joined[1]))(train, test, joined)
+        output, Y, lengths, n_train = fitter(len(joined[0]) + len(joined[1]))(train, test, joined)
     else:
         read = _trimmed_responses(data, s, trim)
-        output, Y, n_train = _by_folds(blocks("train", read), s.evaluation.folds, None if size == "all" else size,
-                                       fitter(sum(len(y) for y in read.values())))
+        output, Y, lengths, n_train = _by_folds(blocks("train", read), s.evaluation.folds,
+                                                None if size == "all" else size,
+                                                fitter(sum(len(y) for y in read.values())))
     r, r2 = correlation_score(Y, output.prediction), r2_score(Y, output.prediction)
     names = [space.name for space in s.spaces]
     alone = None if output.alone is None else np.stack([correlation_score(Y, p) for p in output.alone])
     scores = schema.target_frame(data.targets, r, r2, output.alpha, names, alone, output.per_space)
     scores.to_parquet(context.out / SCORES, index=False)
+    if s.test_blocks is not None:
+        np.save(context.out / BLOCKS, block_statistics(Y, output.prediction, time_blocks(lengths, s.test_blocks)))
     return {"n_train_trs": n_train, "n_test_trs": int(len(Y)), "mean_r": float(np.nanmean(r))}
