@@ -191,6 +191,8 @@ def test_cortexscale_fit_redraws_what_the_study_or_the_option_says(blocks_study)
 
 def test_the_report_says_what_its_intervals_redraw(blocks_study):
     html = write_report(blocks_study, n_boot=20).read_text()
+    summary = html[html.index('id="summary"'):html.index("<nav>")]
+    assert "over 20 bootstrap resamples of subjects, targets and contiguous blocks of 10 test TRs" in summary
     assert "bootstrap intervals over subjects, targets and contiguous blocks of 10 test TRs" in html
     assert "resamples of subjects, targets within subjects and contiguous blocks of 10 test TRs" in html
     html = write_report(blocks_study, n_boot=20, resample="blocks").read_text()

@@ -780,6 +780,8 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None, res
             results, summary = results[results["subject"] != GROUP], summary[summary["subject"] != GROUP]
         points, spec = model_points(results), _parsed(resolved)
         draws = _draws(page, folder, spec, n_boot, seed, resample)
+        page.finding(f"Intervals of the laws are 95% percentile intervals over {draws.n_boot} bootstrap resamples "
+                     f"of {draws.words}.", rank=9)
         _overview(page, results, summary)
         if group is not None:
             page.sections[-1].note(f"The group average ('{GROUP}', the mean response of the chosen subjects) is a "
