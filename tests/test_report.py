@@ -412,3 +412,22 @@ def test_the_group_average_is_shown_apart_from_the_subjects(tmp_path):
     alone = pd.read_parquet(tmp_path / "study" / "summary.parquet")
     individuals = alone[alone["subject"] != "group"]
     assert best < individuals["mean_r"].max() + 0.01            # the group's +0.2 is in no mean of the overview
+
+
+def test_layer_profiles_average_seeds_and_colour_by_size_with_dashes_for_less_data():
+    rows = [{"dataset": "sim", "subject": subject, "encoding": "ridge", "model": "gpt", "family": "videogpt",
+             "hidden": hidden, "frames": frames, "seed": seed, "layer": layer, "n_layers": 4, "n_train_trs": 900,
+             "params": params, "train_data": frames, "mean_r": 0.1 * np.log10(params) - 0.01 * (layer - 2) ** 2}
+            for hidden, params in ((8, 1e4), (32, 1e5)) for frames in (1e3, 1e4) for seed in (0, 1)
+            for subject in ("s1", "s2") for layer in range(5)]
+    fig = figures.layer_profiles(pd.DataFrame(rows))
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 4                               # 2 sizes x 2 data, the seeds averaged
+    np.testing.assert_allclose(lines[0].get_xdata(), [0, 0.25, 0.5, 0.75, 1.0])
+    colours = {line.get_label(): line.get_color() for line in lines}
+    styles = {line.get_label(): line.get_linestyle() for line in lines}
+    assert colours["gpt N = 1e+04, D = 1e+03"] == colours["gpt N = 1e+04, D = 1e+04"]
+    assert colours["gpt N = 1e+04, D = 1e+04"] != colours["gpt N = 1e+05, D = 1e+04"]
+    assert styles["gpt N = 1e+05, D = 1e+04"] == "-" and styles["gpt N = 1e+05, D = 1e+03"] == "--"
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert len(legend) == len(set(legend)) == 4

@@ -623,7 +623,8 @@ def _overview(page: Page, results: pd.DataFrame, summary: pd.DataFrame) -> None:
 def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, points: pd.DataFrame, atlas) -> None:
     section = page.section("Layers, fMRI data and noise ceilings")
     if summary["layer"].nunique() > 1:
-        section.figure(lambda: figures.layer_profiles(summary), "score by layer (largest fMRI training size)")
+        section.figure(lambda: figures.layer_profiles(summary), "score by layer (largest fMRI training size; "
+                       "colour: model size; dashes: less training data)")
     else:
         section.text(f"Every model was scored at one layer ({summary['layer'].iloc[0]}), so there is no layer "
                      "profile.")

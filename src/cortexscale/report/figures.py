@@ -48,24 +48,42 @@ def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.assign(label=[model_label(row, axes) for _, row in summary.iterrows()])
 
 
-def layer_profiles(summary: pd.DataFrame, score: str = "mean_r"):
-    """Score against layer for every feature model (largest fMRI training size; mean over subjects, with
-    each subject's range), by relative depth where the table has each model's ``n_layers``."""
+def layer_profiles(summary: pd.DataFrame, score: str = "mean_r", span: tuple[float, float] | None = None):
+    """Score against layer for every feature model, seeds averaged (largest fMRI training size; mean over
+    subjects, with the subjects' range), by relative depth where the table has each model's ``n_layers``;
+    coloured by size (:func:`size_colour`) and, where training data varies, dashed for less of it."""
     plt = _plt()
-    table = _with_labels(largest_fmri(summary))
+    table = largest_fmri(summary)
+    table = table.assign(label=[model_label(row, [c for c in axis_columns(table) if c != "seed"])
+                                for _, row in table.iterrows()])
     relative = "n_layers" in table and table["n_layers"].notna().all()
     if relative:  # models of different depths on one axis
         table = table.assign(layer=table["layer"] / table["n_layers"].astype(float))
+    sized = "params" in table and table["params"].notna().all()
+    span = span or (size_span(table) if sized else None)
+    data = sorted(table["train_data"].dropna().unique(), reverse=True) if "train_data" in table else []
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     for label, part in table.groupby("label", sort=False):
-        by_layer = part.groupby("layer")[score]
+        by_layer = part.groupby(["subject", "layer"])[score].mean().groupby("layer")
         mean = by_layer.mean()
-        ax.plot(mean.index, mean.values, marker="o", label=label)
-        ax.fill_between(mean.index, by_layer.min().values, by_layer.max().values, alpha=0.12)
+        first = part.iloc[0]
+        colour = size_colour(first["params"], span) if sized else None
+        style = _DATA_STYLES[data.index(first["train_data"]) % len(_DATA_STYLES)] if len(data) > 1 and \
+            pd.notna(first["train_data"]) else "-"
+        name = f"{first['model']} N = {first['params']:.3g}" if sized else label
+        if len(data) > 1 and pd.notna(first["train_data"]):
+            name += f", D = {first['train_data']:.3g}"
+        line, = ax.plot(mean.index, mean.values, marker="o", ms=3, color=colour, ls=style, label=name)
+        ax.fill_between(mean.index, by_layer.min().values, by_layer.max().values, color=line.get_color(),
+                        alpha=0.08)
     ax.set_xlabel("relative depth (layer / blocks; 0 = embeddings)" if relative else "layer (0 = embeddings)")
     ax.set_ylabel(score.replace("_", " "))
-    _legend(ax)
+    _legend(ax, limit=16)
     return fig
+
+
+_DATA_STYLES = ("-", "--", ":", "-.")
+"""Line styles of training-data amounts, the largest solid."""
 
 
 def largest_fmri(summary: pd.DataFrame) -> pd.DataFrame:
@@ -77,9 +95,13 @@ def largest_fmri(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _legend(ax, limit: int = 12) -> None:
+    """At most ``limit`` legend entries, each label once (lines of one size share its colour and its entry)."""
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles[:limit], labels[:limit], fontsize=7, frameon=False, loc="best")
+    first = dict(zip(reversed(labels), reversed(handles)))
+    labels = list(dict.fromkeys(labels))
+    if labels:
+        ax.legend([first[label] for label in labels[:limit]], labels[:limit], fontsize=7, frameon=False,
+                  loc="best")
 
 
 def size_colour(params: float, span: tuple[float, float]):
