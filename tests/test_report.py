@@ -390,7 +390,8 @@ def test_the_grid_is_one_picture_and_the_iso_flop_curves_carry_the_measured_runs
     assert "gpt: mean r over the grid of N × D</figcaption>" in html
     assert "gpt: iso-FLOP curves, the frontier and the measured runs</figcaption>" in html
     assert "gpt: r against training data D, per model size, with the joint law</figcaption>" in html
-    assert "<figcaption>ceiling-normalised r per target (r / ceiling), per model size</figcaption>" in html
+    assert ("<figcaption>ceiling-normalised r per target (r / ceiling), per model size (and training data where "
+            "it varies)</figcaption>") in html
     fmri = html.count("<figcaption>gpt: score by amount of fMRI training data, per model size")
     assert fmri == 1 and "could not be drawn" not in html
 
@@ -431,3 +432,22 @@ def test_layer_profiles_average_seeds_and_colour_by_size_with_dashes_for_less_da
     assert styles["gpt N = 1e+05, D = 1e+04"] == "-" and styles["gpt N = 1e+05, D = 1e+03"] == "--"
     legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert len(legend) == len(set(legend)) == 4
+
+
+def test_normalised_scores_get_a_box_per_size_and_training_data():
+    rows = [{"dataset": "sim", "subject": subject, "encoding": "ridge", "model": "gpt", "family": "videogpt",
+             "hidden": hidden, "frames": frames, "seed": seed, "layer": 1, "n_train_trs": 900, "params": params,
+             "train_data": frames, "target": f"t{t}", "r": 0.5, "normalised_r": np.log10(params * frames) / 10}
+            for hidden, params in ((8, 1e4), (32, 1e5)) for frames in (1e3, 1e4) for seed in (0, 1)
+            for subject in ("s1", "s2") for t in range(3)]
+    table = pd.DataFrame(rows)
+    fig = figures.normalised_scores(table)
+    labels = [text.get_text() for text in fig.axes[0].get_yticklabels()]
+    assert labels == ["N = 1e+04, D = 1e+03 (2 models)", "N = 1e+04, D = 1e+04 (2 models)",
+                      "N = 1e+05, D = 1e+03 (2 models)", "N = 1e+05, D = 1e+04 (2 models)"]
+    faces = [patch.get_facecolor() for patch in fig.axes[0].patches]
+    assert faces[0][:3] == faces[1][:3] != faces[2][:3]          # one colour per size
+    assert faces[0][3] < faces[1][3] and faces[2][3] < faces[3][3]  # less training data paler
+    alone = figures.normalised_scores(table[table["frames"] == 1e4])
+    assert [t.get_text() for t in alone.axes[0].get_yticklabels()] == ["N = 1e+04 (2 models)",
+                                                                       "N = 1e+05 (2 models)"]

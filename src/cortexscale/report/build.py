@@ -636,7 +636,8 @@ def _profiles(page: Page, results: pd.DataFrame, summary: pd.DataFrame, points: 
                            f"{name}: score by amount of fMRI training data, per model size (its largest training "
                            "data; seeds and subjects averaged, band ± SD over subjects)")
     section.figure(lambda: figures.normalised_scores(results, figures.size_span(summary)),
-                   "ceiling-normalised r per target (r / ceiling), per model size")
+                   "ceiling-normalised r per target (r / ceiling), per model size (and training data where it "
+                   "varies)")
     if atlas is not None:
         section.figure(lambda: figures.brain_map(points, atlas), "best r per target on the brain")
 

@@ -177,9 +177,10 @@ def best_layer(summary: pd.DataFrame, score: str = "mean_r") -> pd.DataFrame:
 
 
 def normalised_scores(results: pd.DataFrame, span: tuple[float, float] | None = None):
-    """Ceiling-normalised r (r / ceiling) of every target, one box per model size: every feature model of
-    that size at its best layer and largest fMRI training size pooled (grid points, seeds), coloured by size
-    (:func:`size_colour`)."""
+    """Ceiling-normalised r (r / ceiling) of every target, one box per model size and, where the models'
+    training data varies, per amount of it within the size (less data paler): every feature model of that
+    size (and data) at its best layer and largest fMRI training size pooled (grid points, seeds), coloured by
+    size (:func:`size_colour`)."""
     plt = _plt()
     table = results[np.isfinite(results["normalised_r"])]
     if table.empty:
@@ -188,16 +189,22 @@ def normalised_scores(results: pd.DataFrame, span: tuple[float, float] | None = 
     fits = table.groupby([*keys, "layer", "subject", "n_train_trs"], dropna=False)["r"].mean().reset_index()
     table = largest_fmri(table.merge(best_layers(fits, "r"), on=[*keys, "layer"]))
     span = span or size_span(table)
-    sizes = sorted(table["params"].unique())
-    models = table.drop_duplicates([*keys, "params"]).groupby("params").size()
-    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.45 * len(sizes)), layout="constrained")
-    boxes = ax.boxplot([table.loc[table["params"] == size, "normalised_r"] for size in sizes],
-                       orientation="horizontal", showfliers=False, patch_artist=True,
-                       tick_labels=[f"N = {size:.3g} ({models[size]} model{'s' if models[size] > 1 else ''})"
-                                    for size in sizes])
-    for patch, size in zip(boxes["boxes"], sizes):
+    by_data = "train_data" in table and table["train_data"].notna().all() and table["train_data"].nunique() > 1
+    groups = ["params", "train_data"] if by_data else ["params"]
+    data = sorted(table["train_data"].unique()) if by_data else []
+    boxes = []  # (label, size, shade, scores)
+    for key, part in table.groupby(groups, sort=True):
+        size, amount = (key if isinstance(key, tuple) else (key,)) + ((None,) if not by_data else ())
+        count = len(part.drop_duplicates(keys))
+        label = f"N = {size:.3g}" + (f", D = {amount:.3g}" if by_data else "")
+        shade = 0.35 + 0.55 * (data.index(amount) + 1) / len(data) if by_data else 0.7
+        boxes.append((f"{label} ({count} model{'s' if count > 1 else ''})", size, shade, part["normalised_r"]))
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.4 * len(boxes)), layout="constrained")
+    drawn = ax.boxplot([b[3] for b in boxes], orientation="horizontal", showfliers=False, patch_artist=True,
+                       tick_labels=[b[0] for b in boxes])
+    for patch, (_, size, shade, _) in zip(drawn["boxes"], boxes):
         patch.set_facecolor(size_colour(size, span))
-        patch.set_alpha(0.7)
+        patch.set_alpha(shade)
     ax.axvline(1.0, color="k", lw=0.8, ls="--")
     ax.set_xlabel("r / noise ceiling (per target)")
     return fig
