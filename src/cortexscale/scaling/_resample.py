@@ -36,7 +36,7 @@ def resampled_rows(panel: Panel, n_boot: int, rng: np.random.Generator, by: str 
     """Bootstrap resamples in chunks: scores (R, b) and weights (R, b), the b of all chunks summing to n_boot.
 
     ``by="units"`` draws units, and targets within each unit; ``by="rows"`` draws rows, scores unchanged;
-    ``by="blocks"`` draws blocks of test TRs (the panel's ``tests``), every row's score recomputed by
+    ``by="blocks"`` draws blocks of test TRs (the panel's ``timed``), every row's score recomputed by
     ``metric`` from the drawn blocks' statistics, units and targets kept; ``by="units+blocks"`` draws all
     three. Units with as many blocks share each draw of blocks (one test stimulus, seen by every subject).
     """
@@ -67,15 +67,15 @@ def resampled_rows(panel: Panel, n_boot: int, rng: np.random.Generator, by: str 
 def _unit_block_scores(block, counts: np.ndarray, target_counts: np.ndarray | None, metric: str) -> np.ndarray:
     """One unit's point scores (n, b) from its rows' statistics summed over drawn blocks (counts (K, b)), the
     mean over targets weighted by ``target_counts`` (T, b) (None: each once), NaN-aware."""
-    tests = block.tests
-    m, _, k = tests.stats.shape
-    summed = (tests.stats.reshape(m * len(STATISTICS), k) @ counts).reshape(m, len(STATISTICS), -1)
+    timed = block.timed
+    m, _, k = timed.stats.shape
+    summed = (timed.stats.reshape(m * len(STATISTICS), k) @ counts).reshape(m, len(STATISTICS), -1)
     scores = statistics_score(summed.transpose(1, 0, 2), metric)  # (m, b)
     cells = block.values.size
     finite = np.isfinite(scores)
     total, count = np.zeros((cells, scores.shape[1])), np.zeros((cells, scores.shape[1]))
-    np.add.at(total, tests.cells, np.where(finite, scores, 0.0))
-    np.add.at(count, tests.cells, finite)
+    np.add.at(total, timed.cells, np.where(finite, scores, 0.0))
+    np.add.at(count, timed.cells, finite)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = (total / count).reshape(*block.values.shape, -1)  # (n, T, b): duplicate rows averaged
     present = np.isfinite(values)
@@ -86,13 +86,13 @@ def _unit_block_scores(block, counts: np.ndarray, target_counts: np.ndarray | No
 
 
 def _block_resamples(panel: Panel, n_boot: int, rng, with_units: bool, metric: str):
-    if any(b.tests is None for b in panel.blocks):
+    if any(b.timed is None for b in panel.blocks):
         raise ValueError("a block bootstrap needs each row's test-TR blocks (pass blocks=)")
-    n_blocks = [b.tests.stats.shape[2] for b in panel.blocks]
+    n_blocks = [b.timed.stats.shape[2] for b in panel.blocks]
     shared = len(set(n_blocks)) == 1
     row_unit = np.concatenate([np.full(len(b.points), u) for u, b in enumerate(panel.blocks)])
     unit_weights = _counts(rng, len(panel.blocks), n_boot) if with_units else np.ones((n_boot, len(panel.blocks)))
-    widest = max(b.tests.stats.shape[0] * len(STATISTICS) + b.values.size for b in panel.blocks)
+    widest = max(b.timed.stats.shape[0] * len(STATISTICS) + b.values.size for b in panel.blocks)
     chunk = int(np.clip(_CHUNK_FLOATS // widest, 1, n_boot))
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)

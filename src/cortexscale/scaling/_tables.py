@@ -33,7 +33,7 @@ BLOCK = "block"
 
 
 @dataclass(frozen=True)
-class TestBlocks:
+class TimeBlocks:
     """One unit's rows as statistics of blocks of test TRs: the cell (local point × n_targets + target) of
     each row (m,) and its :data:`cortexscale.encoding.STATISTICS` per block (m, 6, K)."""
 
@@ -44,11 +44,11 @@ class TestBlocks:
 @dataclass(frozen=True)
 class Block:
     """One unit's scores: point indices (n,) into :attr:`Panel.points` and values (n, n_targets), NaN where
-    a target has no finite score at that point; with ``tests``, its rows' statistics of test-TR blocks."""
+    a target has no finite score at that point; with ``timed``, its rows' statistics of test-TR blocks."""
 
     points: np.ndarray
     values: np.ndarray
-    tests: TestBlocks | None = None
+    timed: TimeBlocks | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def _block(keys: np.ndarray, targets: np.ndarray, scores: np.ndarray, stats: np.
         if not (stats[:, 0, :] == stats[:1, 0, :]).all():
             raise ValueError("the rows of one unit were scored on different test TRs (their blocks differ in "
                              "number or length): fit rows of one evaluation and one trim at a time")
-    return Block(points, values, None if stats is None else TestBlocks(cells, stats))
+    return Block(points, values, None if stats is None else TimeBlocks(cells, stats))
 
 
 def build_panel(table: pd.DataFrame, score: str, keys: list[str], unit: str | None = None,

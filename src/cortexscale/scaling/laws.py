@@ -131,8 +131,8 @@ class ScalingFit:
 
     @property
     def resampled(self) -> str:
-        """What the intervals' bootstrap redrew, in words: "subjects and their targets", "blocks of 10 test
-        TRs", ..."""
+        """What the intervals' bootstrap redrew, in words: "'subject' levels and their targets", "blocks of 10
+        test TRs", ..."""
         groups = f"{self.groups!r} levels and their targets" if self.groups else "points"
         blocks = f"blocks of {self.block_trs:g} test TRs" if self.block_trs else "blocks of test TRs"
         return {"groups": groups, "rows": groups, "blocks": blocks,
