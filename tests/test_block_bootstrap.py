@@ -144,7 +144,8 @@ def test_a_block_bootstrap_refuses_what_it_cannot_do():
 # ---------------------------------------------------------------- through a study
 def _with_blocks(root, name, **blocks):
     """The toy study with a third, wider model (three sizes for a law) and blocks of 10 test TRs."""
-    path = toy_study(root, name=name, scoring={"test_blocks": {"length": 10, **blocks}})
+    path = toy_study(root, name=name, scoring={"test_blocks": {"length": 10, **blocks},
+                                               "rois": {"front": ["t0", "t1"], "back": ["t2", "t3", "t4"]}})
     study = yaml.safe_load(path.read_text())
     wide = write_tiny_lm(root / "lm-wide", 2, seed=2, hidden=32)
     study["models"].append({"family": "pretrained", "name": "lm-wide", "source": str(wide), "context": [8, 16],
@@ -185,6 +186,10 @@ def test_cortexscale_fit_redraws_what_the_study_or_the_option_says(blocks_study)
     assert alone.exit_code == 0 and "resamples of blocks of 10 test TRs" in alone.output
     subjects = runner.invoke(app, [*base, "--resample", "subjects"])
     assert subjects.exit_code == 0 and "test TRs" not in subjects.output
+    regions = runner.invoke(app, [*base, "--by", "roi"])
+    assert regions.exit_code == 0, regions.output
+    assert "resamples of subjects, targets and contiguous blocks of 10 test TRs" in regions.output
+    assert "front" in regions.output and "back" in regions.output
     bad = runner.invoke(app, [*base, "--resample", "stories"])
     assert bad.exit_code != 0 and "--resample must be one of subjects, blocks, subjects+blocks" in bad.output
 
@@ -195,6 +200,7 @@ def test_the_report_says_what_its_intervals_redraw(blocks_study):
     assert "over 20 bootstrap resamples of subjects, targets and contiguous blocks of 10 test TRs" in summary
     assert "bootstrap intervals over subjects, targets and contiguous blocks of 10 test TRs" in html
     assert "resamples of subjects, targets within subjects and contiguous blocks of 10 test TRs" in html
+    assert "per named ROI (fitted to its targets, subjects, targets and contiguous blocks of 10 test TRs" in html
     html = write_report(blocks_study, n_boot=20, resample="blocks").read_text()
     assert "contiguous blocks of 10 test TRs (subjects and targets kept)" in html
 

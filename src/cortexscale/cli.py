@@ -226,7 +226,7 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
         typer.echo(_guarded(lambda: _depth_fit(table, study_dir, score, x, n_boot)).summary())
         return
     if by is not None:
-        typer.echo(_guarded(lambda: _regional_text(table, study_dir, by, score, x, n_boot)))
+        typer.echo(_guarded(lambda: _regional_text(table, study_dir, by, score, x, n_boot, resample)))
         return
     roles = {"params": "params", "params_non_embedding": "params", "train_data": "data", "train_flops": "compute"}
     if x not in roles:
@@ -292,7 +292,7 @@ def _depth_fit(table, study_dir: Path, score: str, x: str, n_boot: int):
         raise InputError(f"cannot fit the depth trend to {study_dir}: {err}") from err
 
 
-def _regional_text(table, study_dir: Path, by: str, score: str, x: str, n_boot: int) -> str:
+def _regional_text(table, study_dir: Path, by: str, score: str, x: str, n_boot: int, resample: str | None) -> str:
     """The size law per ROI or per target as text; a row whose interval excludes zero is starred."""
     from .errors import InputError
     from .scaling import region_gains, target_gains
@@ -305,14 +305,17 @@ def _regional_text(table, study_dir: Path, by: str, score: str, x: str, n_boot: 
             rois = ((StudyFolder(study_dir).resolved_study() or {}).get("scoring") or {}).get("rois") or {}
             if not rois:
                 raise InputError(f"{study_dir}: the study names no scoring.rois; --by target fits each target")
-            gains = region_gains(table, {"all targets": None, **rois}, score=score, x=x, n_boot=n_boot)
+            draws = _study_draws(study_dir, n_boot, resample)
+            gains = region_gains(table, {"all targets": None, **rois}, score=score, x=x, **draws.law)
+            redrawn = draws.words
             gains = gains.assign(excludes_zero=(gains["low"] > 0) | (gains["high"] < 0))
         else:
             gains = target_gains(table, score=score, x=x, n_boot=n_boot).rename(columns={"target": "region"})
+            redrawn = "subjects"
     except ValueError as err:
         raise InputError(f"cannot fit the law of {x} by {by} to {study_dir}: {err}") from err
     lines = [f"log-linear law of {score!r} by {by}: gain per decade of {x!r} with 95% intervals over "
-             f"{n_boot} resamples (* the interval excludes 0)"]
+             f"{n_boot} resamples of {redrawn} (* the interval excludes 0)"]
     for row in gains.itertuples():
         star = "*" if row.excludes_zero else " "
         lines.append(f"  {str(row.region):<24} {row.gain:+.4f}   [{row.low:+.4f}, {row.high:+.4f}] {star}")

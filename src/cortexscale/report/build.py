@@ -228,7 +228,7 @@ def _regional(page: Page, points: pd.DataFrame, rois: dict, atlas, draws: Draws)
 
     section = page.section("Size law by region")
     section.text("The log-linear law ŝ = c + g·log10 N of each family, per named ROI (fitted to its targets, "
-                 "subjects and targets redrawn) and per target (its own slope over subjects and models, "
+                 f"{draws.words} redrawn) and per target (its own slope over subjects and models, "
                  "subjects redrawn): where in the brain bigger models predict better. Intervals are 95% "
                  "bootstrap intervals, narrow with few subjects: on null data with 8 subjects, 12% of targets "
                  "exclude zero by chance (5% is the nominal rate), so read a map of few subjects as a screen.")
@@ -240,7 +240,7 @@ def _regional(page: Page, points: pd.DataFrame, rois: dict, atlas, draws: Draws)
         shown = True
         if rois:
             table = _guard(section, f"{name}: size law per ROI", lambda r=rows: region_gains(
-                r, {"all targets": None, **rois}, score=SCORE, n_boot=draws.n_boot, seed=draws.seed))
+                r, {"all targets": None, **rois}, score=SCORE, **draws.law))
             if table is not None:
                 section.table(table.assign(family=name))
         if rows["subject"].nunique() < 2:
@@ -255,7 +255,8 @@ def _regional(page: Page, points: pd.DataFrame, rois: dict, atlas, draws: Draws)
                      "whose interval excludes zero.")
         section.figure(lambda g=gains: figures.target_gains_plot(g), f"{name}: gain per decade of N, per target")
         if atlas is not None:
-            section.figure(lambda g=gains: figures.gain_map(g, atlas), f"{name}: gain per decade of N on the brain (outlined: interval excludes 0)")
+            section.figure(lambda g=gains: figures.gain_map(g, atlas),
+                           f"{name}: gain per decade of N on the brain (outlined: interval excludes 0)")
     if not shown:
         section.note("No family has two or more model sizes, so there is no size law by region.")
 

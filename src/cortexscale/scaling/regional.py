@@ -73,9 +73,11 @@ def _intervals(logx, units, values, gain, n_boot: int, level: float, rng) -> tup
 
 
 def region_gains(table: pd.DataFrame, regions: dict[str, list], *, score: str = "r", x: str = "params",
-                 groups: str = "subject", n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                 groups: str = "subject", n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                 blocks: pd.DataFrame | None = None, resample: str | None = None) -> pd.DataFrame:
     """The log-linear law of each region (name → its targets; None: every target) fitted on its rows, subjects
-    and targets redrawn: one row per region with ``region``, ``n_targets``, ``gain``, ``low``, ``high``."""
+    and targets redrawn (or what ``resample`` says, with ``blocks``, as :func:`~cortexscale.scaling.fit_law`
+    takes them): one row per region with ``region``, ``n_targets``, ``gain``, ``low``, ``high``."""
     check_columns(table, {"score": score, "x": x, "groups": groups, "target": TARGET})
     rows = []
     for name, targets in regions.items():
@@ -83,7 +85,7 @@ def region_gains(table: pd.DataFrame, regions: dict[str, list], *, score: str = 
         if part.empty:
             raise ValueError(f"region {name!r} names no target of the table (e.g. {list(targets)[:3]})")
         fit = fit_law(part, score=score, params=x, law="loglinear", n_boot=n_boot, seed=seed, groups=groups,
-                      level=level, progress=False)
+                      level=level, progress=False, blocks=blocks, resample=resample)
         low, high = fit.intervals["gain_per_decade_params"]
         rows.append({"region": name, "n_targets": int(part[TARGET].nunique()),
                      "gain": fit.gain_per_decade["params"], "low": low, "high": high})
