@@ -1,8 +1,17 @@
 """Test-session settings shared by every test file."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import torch
+
+# Studies and extractions cache their features; the tests' go to a folder of their own, removed at the end, not
+# to the user's ~/.cache/cortexscale (a cache the user set stays theirs).
+if "CORTEXSCALE_CACHE" not in os.environ:
+    os.environ["CORTEXSCALE_CACHE"] = tempfile.mkdtemp(prefix="cortexscale-tests-")
+    atexit.register(shutil.rmtree, os.environ["CORTEXSCALE_CACHE"], ignore_errors=True)
 
 # pytest-xdist runs one process per core; each torch process defaulting to one thread per core would
 # oversubscribe the machine, and OpenMP threads spinning on a busy core slow large products many-fold.

@@ -62,6 +62,7 @@ def test_region_gains_fit_each_roi_s_law():
     assert gains.loc["all targets", "gain"] == pytest.approx(0.05, abs=0.01)
     assert gains.loc["gaining", "low"] > 0 and gains.loc["flat", "low"] < 0 < gains.loc["flat", "high"]
     assert ((gains["low"] <= gains["gain"]) & (gains["gain"] <= gains["high"])).all()
+    assert gains["excludes_zero"].tolist() == [True, True, False]
 
 
 @pytest.mark.parametrize("change, match", [

@@ -308,7 +308,6 @@ def _regional_text(table, study_dir: Path, by: str, score: str, x: str, n_boot: 
             draws = _study_draws(study_dir, n_boot, resample)
             gains = region_gains(table, {"all targets": None, **rois}, score=score, x=x, **draws.law)
             redrawn = draws.words
-            gains = gains.assign(excludes_zero=(gains["low"] > 0) | (gains["high"] < 0))
         else:
             gains = target_gains(table, score=score, x=x, n_boot=n_boot).rename(columns={"target": "region"})
             redrawn = "subjects"

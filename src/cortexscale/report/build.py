@@ -751,11 +751,10 @@ def _no_results(page: Page, folder: StudyFolder) -> None:
                      f"far: cortexscale status {folder.root}.")
 
 
-def _about(page: Page, folder: StudyFolder) -> None:
+def _about(page: Page, folder: StudyFolder, study: dict | None) -> None:
     import yaml
 
     section = page.section("The study")
-    study = folder.resolved_study()
     section.pre(yaml.safe_dump(study, sort_keys=False) if study is not None else "(no study.yaml)")
     versions = folder.versions_text()
     if versions is not None:
@@ -807,5 +806,5 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None, res
         if group is not None:
             _group(page, group, draws)
         _methods(page, spec, folder, results, draws)
-    _about(page, folder)
+    _about(page, folder, resolved)
     return page.write(folder.report_dir())

@@ -44,8 +44,7 @@ def target_gains(table: pd.DataFrame, *, score: str = "r", x: str = "params", gr
     low, high = _intervals(logx, units, filled, gain, n_boot, level, np.random.default_rng(seed))
     out = pd.DataFrame({TARGET: scores.columns, "gain": gain, "low": low, "high": high})
     out.loc[~complete, ["gain", "low", "high"]] = np.nan
-    out["excludes_zero"] = (out["low"] > 0) | (out["high"] < 0)
-    return out
+    return _marked(out)
 
 
 def _slopes(logx: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -77,7 +76,8 @@ def region_gains(table: pd.DataFrame, regions: dict[str, list], *, score: str = 
                  blocks: pd.DataFrame | None = None, resample: str | None = None) -> pd.DataFrame:
     """The log-linear law of each region (name → its targets; None: every target) fitted on its rows, subjects
     and targets redrawn (or what ``resample`` says, with ``blocks``, as :func:`~cortexscale.scaling.fit_law`
-    takes them): one row per region with ``region``, ``n_targets``, ``gain``, ``low``, ``high``."""
+    takes them): one row per region with ``region``, ``n_targets``, ``gain``, ``low``, ``high`` and
+    ``excludes_zero``, as :func:`target_gains` gives them."""
     check_columns(table, {"score": score, "x": x, "groups": groups, "target": TARGET})
     rows = []
     for name, targets in regions.items():
@@ -89,4 +89,9 @@ def region_gains(table: pd.DataFrame, regions: dict[str, list], *, score: str = 
         low, high = fit.intervals["gain_per_decade_params"]
         rows.append({"region": name, "n_targets": int(part[TARGET].nunique()),
                      "gain": fit.gain_per_decade["params"], "low": low, "high": high})
-    return pd.DataFrame(rows)
+    return _marked(pd.DataFrame(rows))
+
+
+def _marked(gains: pd.DataFrame) -> pd.DataFrame:
+    """``gains`` with ``excludes_zero``: whether each interval [low, high] leaves zero out."""
+    return gains.assign(excludes_zero=(gains["low"] > 0) | (gains["high"] < 0))
