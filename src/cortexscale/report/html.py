@@ -37,7 +37,7 @@ nav ol { columns: 2; font-size: .9em; margin: .4em 0 1em; } nav a { color: #245;
 .summary ul { margin: .3em 0; padding-left: 1.2em; } .summary .warning { color: #8a3b00; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; } .files { font-size: .8em; color: #777; } .files a { color: #457; }
-table { border-collapse: collapse; font-size: .85em; margin: .8em 0; }
+table { border-collapse: collapse; font-size: .85em; margin: .8em 0; } .wide { overflow-x: auto; }
 th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; } th { background: #f4f4f4; }
 td:first-child, th:first-child { text-align: left; }
 .error { border: 1px solid #d33; background: #fff3f3; padding: .6em; white-space: pre-wrap; font-size: .8em; }
@@ -137,7 +137,7 @@ class Table:
     def html(self) -> str:
         table = self.frame.to_html(index=False, float_format=lambda x: f"{x:.{self.digits}g}", border=0,
                                    na_rep="–")
-        return table + _links({"csv": self.name} if self.name else {})
+        return f'<div class="wide">{table}</div>' + _links({"csv": self.name} if self.name else {})
 
 
 def _links(names: dict[str, str]) -> str:
