@@ -255,3 +255,19 @@ def test_keeping_blocks_reruns_the_fits_only_and_a_study_without_them_keeps_its_
     assert all("test_blocks" not in t.settings for t in base.of_kind("fit"))
     study["scoring"]["test_blocks"]["resample"] = "blocks"  # what is redrawn changes no task but collect
     assert keys(plan_study(parse_study(yaml.safe_dump(study))), "fit") == keys(kept, "fit")
+
+
+def test_collect_writes_a_fits_blocks_a_few_targets_at_a_time(blocks_study, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from cortexscale.study.stages import collect
+
+    monkeypatch.setattr(collect, "_TARGETS", 2)
+    out = tmp_path / "out"
+    study = _with_blocks(tmp_path, "toy-blocks")
+    assert CliRunner().invoke(app, ["run", str(study), "--out", str(out), "--no-progress"]).exit_code == 0
+    fits = len(read_results(out, summary=True))
+    assert pq.ParquetFile(out / "blocks.parquet").metadata.num_row_groups == fits * 3   # 5 targets: 2 + 2 + 1
+    keys = ["subject", "model", "layer", "fmri_size", "target", "block"]
+    ours, whole = (read_blocks(folder).sort_values(keys).reset_index(drop=True) for folder in (out, blocks_study))
+    pd.testing.assert_frame_equal(ours, whole, check_exact=False, rtol=1e-6)

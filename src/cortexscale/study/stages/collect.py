@@ -84,6 +84,10 @@ def _rows(labels: pd.DataFrame, i: int, scores: pd.DataFrame, schema_: pa.Schema
     return pa.Table.from_pandas(table, schema=schema_, preserve_index=False)
 
 
+_TARGETS = 4096
+"""Targets per row group of ``blocks.parquet``."""
+
+
 class _BlockWriter:
     """``blocks.parquet`` written a fit at a time, the labels' columns typed as in the results, opened at the
     first fit that kept test-TR statistics; nothing is written when none did."""
@@ -92,16 +96,20 @@ class _BlockWriter:
         self.path, self.labels, self.writer = path, labels, None
 
     def write(self, i: int, targets, stats) -> None:
+        """Fit ``i``'s statistics (K, 6, T) of its ``targets`` (T,), a row group per :data:`_TARGETS` targets,
+        so a whole brain's fit is never held as one table of K × T rows with its labels."""
         if stats is None:
             return
-        part = schema.block_frame(targets, stats)
-        head = self.labels.iloc[np.zeros(len(part), dtype=int) + i].reset_index(drop=True)
-        if self.writer is None:
-            fields = list(pa.Schema.from_pandas(self.labels, preserve_index=False))
-            fields += list(pa.Schema.from_pandas(part, preserve_index=False))
-            self.writer = pq.ParquetWriter(self.path, pa.schema(fields))
-        table = pd.concat([head, part], axis=1)
-        self.writer.write_table(pa.Table.from_pandas(table, schema=self.writer.schema, preserve_index=False))
+        targets = np.asarray(list(targets), dtype=object)
+        for start in range(0, len(targets), _TARGETS):
+            part = schema.block_frame(targets[start:start + _TARGETS], stats[:, :, start:start + _TARGETS])
+            head = self.labels.iloc[np.zeros(len(part), dtype=int) + i].reset_index(drop=True)
+            if self.writer is None:
+                fields = list(pa.Schema.from_pandas(self.labels, preserve_index=False))
+                fields += list(pa.Schema.from_pandas(part, preserve_index=False))
+                self.writer = pq.ParquetWriter(self.path, pa.schema(fields))
+            table = pd.concat([head, part], axis=1)
+            self.writer.write_table(pa.Table.from_pandas(table, schema=self.writer.schema, preserve_index=False))
 
     def close(self) -> None:
         if self.writer is not None:
