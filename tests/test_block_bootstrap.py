@@ -149,7 +149,8 @@ def _with_blocks(root, name, **blocks):
     study = yaml.safe_load(path.read_text())
     wide = write_tiny_lm(root / "lm-wide", 2, seed=2, hidden=32)
     study["models"].append({"family": "pretrained", "name": "lm-wide", "source": str(wide), "context": [8, 16],
-                            "layers": [2]})
+                            "layers": [1, 2]})
+    study["models"][0]["layers"] = [0, 1]                 # two layers of each model, for a depth trend
     path.write_text(yaml.safe_dump(study, sort_keys=False))
     return path
 
@@ -190,6 +191,9 @@ def test_cortexscale_fit_redraws_what_the_study_or_the_option_says(blocks_study)
     assert regions.exit_code == 0, regions.output
     assert "resamples of subjects, targets and contiguous blocks of 10 test TRs" in regions.output
     assert "front" in regions.output and "back" in regions.output
+    depth = runner.invoke(app, ["fit", str(blocks_study), "--law", "depth", "--n-boot", "40"])
+    assert depth.exit_code == 0, depth.output
+    assert "40 bootstrap resamples of units and their targets, and blocks of 10 test TRs" in depth.output
     bad = runner.invoke(app, [*base, "--resample", "stories"])
     assert bad.exit_code != 0 and "--resample must be one of subjects, blocks, subjects+blocks" in bad.output
 
@@ -201,6 +205,7 @@ def test_the_report_says_what_its_intervals_redraw(blocks_study):
     assert "bootstrap intervals over subjects, targets and contiguous blocks of 10 test TRs" in html
     assert "resamples of subjects, targets within subjects and contiguous blocks of 10 test TRs" in html
     assert "per named ROI (fitted to its targets, subjects, targets and contiguous blocks of 10 test TRs" in html
+    assert "intervals over subjects, targets and contiguous blocks of 10 test TRs, each draw finding" in html
     html = write_report(blocks_study, n_boot=20, resample="blocks").read_text()
     assert "contiguous blocks of 10 test TRs (subjects and targets kept)" in html
 

@@ -223,7 +223,7 @@ def fit(study_dir: Path = typer.Argument(..., help="A study folder."),
     for column, value in (("model", model), ("ladder", ladder), ("encoding", encoding), ("projection", projection)):
         table = _only(table, column, value)
     if law == "depth":
-        typer.echo(_guarded(lambda: _depth_fit(table, study_dir, score, x, n_boot)).summary())
+        typer.echo(_guarded(lambda: _depth_fit(table, study_dir, score, x, n_boot, resample)).summary())
         return
     if by is not None:
         typer.echo(_guarded(lambda: _regional_text(table, study_dir, by, score, x, n_boot, resample)))
@@ -281,13 +281,14 @@ def _depth_rows(results):
         _fail(InputError(str(err)), EXIT_BAD_INPUT)
 
 
-def _depth_fit(table, study_dir: Path, score: str, x: str, n_boot: int):
+def _depth_fit(table, study_dir: Path, score: str, x: str, n_boot: int, resample: str | None):
     from .errors import InputError
     from .scaling import depth_trend
     from .study.schema import axis_columns
 
     try:
-        return depth_trend(table, score=score, x=x, models=["model", *axis_columns(table)], n_boot=n_boot)
+        return depth_trend(table, score=score, x=x, models=["model", *axis_columns(table)],
+                           **_study_draws(study_dir, n_boot, resample).law)
     except ValueError as err:
         raise InputError(f"cannot fit the depth trend to {study_dir}: {err}") from err
 

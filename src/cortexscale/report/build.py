@@ -167,7 +167,7 @@ def _depth(page: Page, results: pd.DataFrame, draws: Draws) -> None:
                  "subject, as a relative depth (layer / blocks, 0 the embeddings), at the largest fMRI training "
                  "size, against its parameter count N, and the line depth = c + g·log10 N over models (Hong et "
                  "al. 2024 saw the best layer move earlier as models grow: g < 0). Intervals are 95% bootstrap "
-                 "intervals over subjects and targets, each draw finding every best layer again.")
+                 f"intervals over {draws.words}, each draw finding every best layer again.")
     try:
         rows = depth_rows(results)
     except ValueError as err:
@@ -179,8 +179,7 @@ def _depth(page: Page, results: pd.DataFrame, draws: Draws) -> None:
         if part["params"].nunique() < 2 or part.groupby("model")["layer"].nunique().min() < 2:
             continue
         trend = _guard(section, f"{name}: depth trend", lambda p=part: depth_trend(
-            p, score=SCORE, x="params", models=["model", *figures.axis_columns(p)], n_boot=draws.n_boot,
-            seed=draws.seed))
+            p, score=SCORE, x="params", models=["model", *figures.axis_columns(p)], **draws.law))
         if trend is None:
             continue
         shown = True

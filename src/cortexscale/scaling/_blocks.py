@@ -14,9 +14,12 @@ import pandas as pd
 from ..encoding import STATISTICS
 from ._tables import BLOCK, TARGET
 
-__all__ = ["row_statistics", "score_metric"]
+__all__ = ["RESAMPLES", "median_block", "resampled_words", "resampling", "row_statistics", "score_metric"]
 
 _METRICS = {"r": "correlation", "r2": "r2"}
+RESAMPLES = {"units": "groups", "rows": "rows", "blocks": "blocks", "units+blocks": "groups+blocks"}
+"""What a bootstrap drew, by the ``by`` of :func:`~cortexscale.scaling._resample.resampled_rows`: the
+``resample`` a fit names it by."""
 
 
 def score_metric(score: str) -> str:
@@ -58,3 +61,39 @@ def row_statistics(table: pd.DataFrame, blocks: pd.DataFrame) -> np.ndarray:
     out = np.zeros((len(table), len(STATISTICS), k))
     out[rows, :, block] = joined[list(STATISTICS)].to_numpy(dtype=float)
     return out
+
+
+def resampling(table: pd.DataFrame, score: str, groups, blocks, resample) -> tuple[str, str, np.ndarray | None]:
+    """What a bootstrap of ``table`` draws for ``resample`` ("groups", "blocks", "groups+blocks"; None:
+    "groups"), as the ``by`` of :func:`~cortexscale.scaling._resample.resampled_rows`; the metric that
+    recomputes ``score`` from blocks; and the rows' block statistics (:func:`row_statistics`; None without)."""
+    choices = ("groups", "blocks", "groups+blocks")
+    resample = "groups" if resample is None else resample
+    if resample not in choices:
+        raise ValueError(f"resample must be one of {choices}, got {resample!r}")
+    if resample == "groups+blocks" and groups is None:
+        raise ValueError("resample='groups+blocks' redraws groups: pass groups= (e.g. 'subject')")
+    by = {"groups": "units" if groups else "rows", "blocks": "blocks", "groups+blocks": "units+blocks"}[resample]
+    if not by.endswith("blocks"):
+        return by, "correlation", None
+    if blocks is None:
+        raise ValueError(f"resample={resample!r} redraws blocks of test TRs: pass blocks= (a study's "
+                         "blocks.parquet, from cortexscale.study.read_blocks; a study keeps it with "
+                         "scoring.test_blocks)")
+    return by, score_metric(score), row_statistics(table, blocks)
+
+
+def median_block(stats: np.ndarray | None) -> float | None:
+    """The median length in TRs of the blocks of statistics (n_rows, 6, K) (None for None)."""
+    if stats is None:
+        return None
+    n = stats[:, 0, :]
+    return float(np.median(n[n > 0]))
+
+
+def resampled_words(resample: str, units: str, block_trs: float | None) -> str:
+    """What a bootstrap of ``resample`` (a :data:`RESAMPLES` value) redrew, in words, its units named ``units``
+    ("'subject' levels") and its blocks ``block_trs`` long."""
+    blocks = f"blocks of {block_trs:g} test TRs" if block_trs else "blocks of test TRs"
+    return {"groups": f"{units} and their targets", "rows": units, "blocks": blocks,
+            "groups+blocks": f"{units} and their targets, and {blocks}"}[resample]

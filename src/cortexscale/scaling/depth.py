@@ -5,7 +5,7 @@ depth* is ``layer / n_layers`` (0 the embeddings, 1 the last block). A model's d
 its units' depths, and the trend is the least-squares line ``depth = c + g·log10 N`` over models: ``g`` is the
 change in relative depth per decade of parameters (Hong et al. 2024 saw the best layer move earlier as models
 grow, a negative ``g``). The interval of ``g`` and of each model's depth is a bootstrap over units and, within
-units, targets: each draw finds every best layer again.
+units, targets: each draw finds every best layer again (on drawn blocks of test TRs too, given them).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._blocks import RESAMPLES, median_block, resampled_words, resampling
 from ._resample import percentile_interval, resampled_rows
 from ._tables import build_panel, check_columns, panel_rows, positive_column
 
@@ -36,6 +37,8 @@ class DepthTrend:
     n_units: int
     n_boot: int
     level: float
+    resample: str = "groups"
+    block_trs: float | None = None
 
     def predict(self, x) -> np.ndarray:
         """The trend's relative depth at ``x`` (any shape)."""
@@ -44,8 +47,8 @@ class DepthTrend:
     def summary(self) -> str:
         low, high = self.intervals["slope"]
         lines = [f"depth trend of the best layer by {self.score!r}: depth = c + g·log10 N  [N = {self.x!r}]",
-                 f"{len(self.models)} models × {self.n_units} units; {self.n_boot} bootstrap resamples, "
-                 f"{self.level:.0%} percentile intervals",
+                 f"{len(self.models)} models × {self.n_units} units; {self.n_boot} bootstrap resamples of "
+                 f"{resampled_words(self.resample, 'units', self.block_trs)}, {self.level:.0%} percentile intervals",
                  f"  g (relative depth per decade)  {self.slope:+.4f}   [{low:+.4f}, {high:+.4f}]",
                  f"  c                              {self.intercept:+.4f}   "
                  f"[{self.intervals['intercept'][0]:+.4f}, {self.intervals['intercept'][1]:+.4f}]"]
@@ -56,19 +59,23 @@ class DepthTrend:
 
 def depth_trend(table: pd.DataFrame, *, score: str = "r", x: str = "params", models=("model",),
                 layer: str = "layer", n_layers: str = "n_layers", groups: str | None = "subject",
-                n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> DepthTrend:
+                n_boot: int = 1000, level: float = 0.95, seed: int = 0, blocks: pd.DataFrame | None = None,
+                resample: str | None = None) -> DepthTrend:
     """The best layer's relative depth against ``x`` (per-target rows of several layers of several models).
 
     ``models``: the columns that tell one model from another; ``layer`` and ``n_layers``: a row's layer index
-    and its model's block count; ``groups``: the units (None: one unit). Raises where fewer than two model
-    sizes, or a model with fewer than two layers, leave no trend to fit.
+    and its model's block count; ``groups``: the units (None: one unit); ``blocks`` and ``resample``: blocks of
+    test TRs to redraw, as :func:`~cortexscale.scaling.fit_law` takes them (each draw then finds every best
+    layer on the drawn blocks). Raises where fewer than two model sizes, or a model with fewer than two layers,
+    leave no trend to fit.
     """
     models = [models] if isinstance(models, str) else list(models)
     check_columns(table, {"score": score, "x": x, "layer": layer, "n_layers": n_layers, "groups": groups,
                           **{f"models[{i}]": c for i, c in enumerate(models)}})
     table = table[table[layer].notna()]
     keys = [*models, x, n_layers, layer]
-    panel = build_panel(table, score, keys, groups)
+    by, metric, stats = resampling(table, score, groups, blocks, resample)
+    panel = build_panel(table, score, keys, groups, stats)
     points = panel.points
     model_of = points.groupby(models, sort=False, dropna=False).ngroup().to_numpy()
     depth = points[layer].to_numpy(dtype=float) / positive_column(points, n_layers)
@@ -78,7 +85,7 @@ def depth_trend(table: pd.DataFrame, *, score: str = "r", x: str = "params", mod
     estimate = _model_depths(groups_of, point, depth, model_of, units, scores[:, None], np.ones((len(units), 1)))
     logx = np.log10(positive_column(points.iloc[np.unique(model_of, return_index=True)[1]], x))
     draws = [_model_depths(groups_of, point, depth, model_of, units, s, w)
-             for s, w in resampled_rows(panel, n_boot, np.random.default_rng(seed))]
+             for s, w in resampled_rows(panel, n_boot, np.random.default_rng(seed), by, metric)]
     boot = np.concatenate(draws, axis=1) if draws else np.empty((len(logx), 0))
     line, lines = _line(logx, estimate[:, 0]), np.array([_line(logx, column) for column in boot.T]).reshape(-1, 2)
     low, high = percentile_interval(lines, level, line)
@@ -86,7 +93,7 @@ def depth_trend(table: pd.DataFrame, *, score: str = "r", x: str = "params", mod
     table_ = _models_table(points, model_of, models, x, estimate[:, 0], d_low, d_high)
     return DepthTrend(score, x, float(line[0]), float(line[1]),
                       {"slope": (float(low[0]), float(high[0])), "intercept": (float(low[1]), float(high[1]))},
-                      table_, len(panel.units), n_boot, level)
+                      table_, len(panel.units), n_boot, level, RESAMPLES[by], median_block(stats))
 
 
 def _check(points: pd.DataFrame, model_of: np.ndarray, x: str, layer: str, models: list[str]) -> None:

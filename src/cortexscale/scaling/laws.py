@@ -34,7 +34,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import _fits
-from ._blocks import row_statistics, score_metric
+from ._blocks import RESAMPLES, median_block, resampled_words, resampling
 from ._resample import percentile_interval, resampled_rows
 from ._tables import TARGET, build_panel, check_columns, panel_rows, point_scores, positive_column
 from .compute import ComputeLaw, fit_compute_law
@@ -133,10 +133,8 @@ class ScalingFit:
     def resampled(self) -> str:
         """What the intervals' bootstrap redrew, in words: "'subject' levels and their targets", "blocks of 10
         test TRs", ..."""
-        groups = f"{self.groups!r} levels and their targets" if self.groups else "points"
-        blocks = f"blocks of {self.block_trs:g} test TRs" if self.block_trs else "blocks of test TRs"
-        return {"groups": groups, "rows": groups, "blocks": blocks,
-                "groups+blocks": f"{groups}, and {blocks}"}[self.resample]
+        return resampled_words(self.resample, f"{self.groups!r} levels" if self.groups else "points",
+                               self.block_trs)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -417,7 +415,7 @@ def fit_law(
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    by, metric, stats = _resampling(table, score, groups, blocks, resample)
+    by, metric, stats = resampling(table, score, groups, blocks, resample)
     panel = build_panel(_work_table(table, score, axes, groups), score, list(axes.values()), groups, stats)
     _check_identifiable(law, panel.points, axes)
     problem = _Problem(law, panel, axes, score)
@@ -435,37 +433,9 @@ def fit_law(
         law=law, score=score, axes=axes, params=dict(zip(names, map(float, raw))),
         intervals=_intervals(law, names, np.asarray(raw, dtype=float), draws, ranges, level), boot=draws, n_points=len(panel.points),
         n_rows=len(problem.scores), loss=loss, ranges=ranges, level=level, groups=groups, delta=delta,
-        compute_law=compute_law, best=_best_point(panel, axes), resample=_RESAMPLES[by],
-        block_trs=None if stats is None else _median_block(stats),
+        compute_law=compute_law, best=_best_point(panel, axes), resample=RESAMPLES[by],
+        block_trs=median_block(stats),
     )
-
-
-_RESAMPLES = {"units": "groups", "rows": "rows", "blocks": "blocks", "units+blocks": "groups+blocks"}
-
-
-def _resampling(table, score: str, groups, blocks, resample) -> tuple[str, str, np.ndarray | None]:
-    """What the bootstrap draws (``by`` of :func:`~cortexscale.scaling._resample.resampled_rows`), the metric
-    that recomputes a score from blocks, and the rows' block statistics (None without blocks)."""
-    choices = ("groups", "blocks", "groups+blocks")
-    if resample is None:
-        resample = "groups"
-    if resample not in choices:
-        raise ValueError(f"resample must be one of {choices}, got {resample!r}")
-    if resample == "groups+blocks" and groups is None:
-        raise ValueError("resample='groups+blocks' redraws groups: pass groups= (e.g. 'subject')")
-    by = {"groups": "units" if groups else "rows", "blocks": "blocks", "groups+blocks": "units+blocks"}[resample]
-    if not by.endswith("blocks"):
-        return by, "correlation", None
-    if blocks is None:
-        raise ValueError(f"resample={resample!r} redraws blocks of test TRs: pass blocks= (a study's "
-                         "blocks.parquet, from cortexscale.study.read_blocks; a study keeps it with "
-                         "scoring.test_blocks)")
-    return by, score_metric(score), row_statistics(table, blocks)
-
-
-def _median_block(stats: np.ndarray) -> float:
-    n = stats[:, 0, :]
-    return float(np.median(n[n > 0]))
 
 
 def _best_point(panel, axes: dict) -> dict:
