@@ -470,7 +470,8 @@ def _effects(page: Page, points: pd.DataFrame, draws: Draws) -> None:
     section = page.section("Effects of the sweep's axes")
     section.text("Each effect is the mean over subjects of the paired difference in score between a level and "
                  "its baseline (or, for numeric axes, the gain per decade within pairs that differ only in that "
-                 "axis), with a 95% bootstrap interval and a paired sign-flip permutation p-value over subjects.")
+                 f"axis), with a 95% bootstrap interval over {draws.words} and a paired sign-flip permutation "
+                 "p-value over subjects.")
     points = points[points["family"] != JOINT]
     rows = []
     for factor, baseline in _factors(points):
@@ -478,11 +479,10 @@ def _effects(page: Page, points: pd.DataFrame, draws: Draws) -> None:
         data = points[points[factor].notna()]
         if baseline is None:
             table = _guard(section, f"{factor} slope", lambda f=factor, d=data, p=pairs: slope_summary(
-                d, f, score=SCORE, pairs_by=p, n_boot=draws.n_boot, seed=draws.seed
-            ).assign(level="per decade", baseline=""))
+                d, f, score=SCORE, pairs_by=p, **draws.law).assign(level="per decade", baseline=""))
         else:
             table = _guard(section, f"{factor} effect", lambda f=factor, d=data, b=baseline, p=pairs: effect_summary(
-                d, f, score=SCORE, baseline=b, pairs_by=p, n_boot=draws.n_boot, seed=draws.seed))
+                d, f, score=SCORE, baseline=b, pairs_by=p, **draws.law))
         if table is not None:
             rows.append(table)
     if not rows:

@@ -95,8 +95,8 @@ def _laws(draws: Draws) -> str:
             "power law 1 − ŝ = E + A·N^−α and the joint law 1 − ŝ = E + A·N^−α + B·D^−β (+ C·M^−γ with fMRI "
             "data M), the latter with a Huber loss (δ = 1e-3) on log(1 − ŝ) minimised by L-BFGS-B from a grid of "
             "starts (Hoffmann et al. 2022; Gokce & Schrimpf). Intervals are 95% percentile intervals over "
-            f"{draws.n_boot} bootstrap resamples of {redrawn}. The effects and the per-target laws redraw "
-            "subjects and targets.")
+            f"{draws.n_boot} bootstrap resamples of {redrawn}. The per-target laws redraw subjects; the "
+            "effects' p-values flip the signs of subjects' paired differences.")
 
 
 def _software(versions: str | None) -> str:

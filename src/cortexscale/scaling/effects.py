@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._blocks import resampling
 from ._resample import percentile_interval, resampled_rows, sign_flip_pvalue
 from ._tables import TARGET, Panel, block_means, build_panel, check_columns, positive_column
 
@@ -27,8 +28,10 @@ __all__ = ["effect_summary", "slope_summary"]
 _PAIR = "__pair__"
 
 
-def _panel(table, factor: str, score: str, pairs_by, groups) -> tuple[Panel, np.ndarray]:
-    """The panel of points (pairs_by + factor) per unit, and each point's pair-group index (P,)."""
+def _panel(table, factor: str, score: str, pairs_by, groups, blocks=None, resample=None
+           ) -> tuple[Panel, np.ndarray, tuple[str, str]]:
+    """The panel of points (pairs_by + factor) per unit, each point's pair-group index (P,), and what its
+    bootstrap draws (the ``by`` and ``metric`` of :func:`~cortexscale.scaling._resample.resampled_rows`)."""
     pairs_by = [pairs_by] if isinstance(pairs_by, str) else list(pairs_by)
     check_columns(table, {"score": score, "factor": factor, "groups": groups,
                           **{f"pairs_by[{i}]": c for i, c in enumerate(pairs_by)}})
@@ -39,16 +42,17 @@ def _panel(table, factor: str, score: str, pairs_by, groups) -> tuple[Panel, np.
         raise ValueError(f"column {factor!r} (factor=) has no values")
     columns = pairs_by + [factor, score] + [c for c in (groups, TARGET) if c is not None and c in table.columns]
     work = table[list(dict.fromkeys(columns))].copy()
+    by, metric, stats = resampling(table, score, groups or _PAIR, blocks, resample)  # pairs are units without groups
     if groups is None:
         if not pairs_by:
             raise ValueError("with groups=None the units are the pairs_by groups; pass pairs_by= columns")
         work[_PAIR] = work.groupby(pairs_by, dropna=False).ngroup()
-        panel = build_panel(work, score, [_PAIR, factor], _PAIR)
-        return panel, panel.points[_PAIR].to_numpy()
-    panel = build_panel(work, score, pairs_by + [factor], groups)
+        panel = build_panel(work, score, [_PAIR, factor], _PAIR, stats)
+        return panel, panel.points[_PAIR].to_numpy(), (by, metric)
+    panel = build_panel(work, score, pairs_by + [factor], groups, stats)
     pair = panel.points.groupby(pairs_by, dropna=False).ngroup().to_numpy() if pairs_by else np.zeros(
         len(panel.points), dtype=int)
-    return panel, pair
+    return panel, pair, (by, metric)
 
 
 def _contrast_weights(points: np.ndarray, pair: np.ndarray, is_level: np.ndarray, is_base: np.ndarray,
@@ -82,7 +86,8 @@ def _slope_weights(points: np.ndarray, pair: np.ndarray, x: np.ndarray, finite: 
     return weights, int(varied.sum())
 
 
-def _summarise(panel: Panel, weights: list, n_pairs: list, n_boot: int, n_perm: int, rng, level: float) -> dict:
+def _summarise(panel: Panel, weights: list, n_pairs: list, n_boot: int, n_perm: int, rng, level: float,
+               draw: tuple[str, str]) -> dict:
     """Effect, bootstrap interval and sign-flip p-value of the units' statistics ``weights[u] @ scores_u``."""
     used = [u for u, k in enumerate(n_pairs) if k > 0]
     if not used:
@@ -92,7 +97,7 @@ def _summarise(panel: Panel, weights: list, n_pairs: list, n_boot: int, n_perm: 
     observed = np.array([wu @ np.nan_to_num(block_means(b.values)) for wu, b in zip(w, sub.blocks)])
     stats = []
     bounds = np.cumsum([0] + [len(b.points) for b in sub.blocks])
-    for scores, multiplicity in resampled_rows(sub, n_boot, rng, "units"):
+    for scores, multiplicity in resampled_rows(sub, n_boot, rng, *draw):
         per_unit = np.stack([w[u] @ np.nan_to_num(scores[bounds[u] : bounds[u + 1]]) for u in range(len(w))])
         unit_weight = multiplicity[bounds[:-1]]
         stats.append((per_unit * unit_weight).sum(0) / unit_weight.sum(0))
@@ -123,6 +128,8 @@ def effect_summary(
     n_perm: int = 10000,
     seed: int = 0,
     level: float = 0.95,
+    blocks: pd.DataFrame | None = None,
+    resample: str | None = None,
 ) -> pd.DataFrame:
     """Effect of each level of a categorical ``factor`` against ``baseline``, paired on ``pairs_by``.
 
@@ -138,6 +145,9 @@ def effect_summary(
         Columns on which a level's row and its baseline row must agree (``["model", "layer"]``).
     groups : str or None
         Column of the units (subjects) of the bootstrap and the permutation test.
+    blocks, resample
+        Blocks of test TRs for the bootstrap to redraw, as :func:`~cortexscale.scaling.fit_law` takes them;
+        the permutation test flips units' signs whatever the bootstrap draws.
 
     Returns
     -------
@@ -147,7 +157,7 @@ def effect_summary(
     ``p_value`` two-sided, from sign flips of the units' differences. A level with no complete pair raises.
     """
     _check_counts(n_boot, n_perm, level)
-    panel, pair = _panel(table, factor, score, pairs_by, groups)
+    panel, pair, draw = _panel(table, factor, score, pairs_by, groups, blocks, resample)
     values = panel.points[factor]
     if not (values == baseline).any():
         raise ValueError(f"baseline {baseline!r} is not a value of {factor!r}; its values are "
@@ -159,7 +169,8 @@ def effect_summary(
         is_level = (values == level_value).to_numpy()
         parts = [_contrast_weights(b.points, pair, is_level, is_base, np.isfinite(block_means(b.values)))
                  for b in panel.blocks]
-        summary = _summarise(panel, [p[0] for p in parts], [p[1] for p in parts], n_boot, n_perm, rng, level)
+        summary = _summarise(panel, [p[0] for p in parts], [p[1] for p in parts], n_boot, n_perm, rng, level,
+                             draw)
         if not summary:
             raise ValueError(f"no rows of {factor}={level_value!r} pair with {factor}={baseline!r} on "
                              f"{pairs_by!r}")
@@ -178,6 +189,8 @@ def slope_summary(
     n_perm: int = 10000,
     seed: int = 0,
     level: float = 0.95,
+    blocks: pd.DataFrame | None = None,
+    resample: str | None = None,
 ) -> pd.DataFrame:
     """Gain in score per decade of a numeric, positive ``factor`` (hidden size, layers, data), within pairs.
 
@@ -187,11 +200,11 @@ def slope_summary(
     of the factor), as :func:`effect_summary`.
     """
     _check_counts(n_boot, n_perm, level)
-    panel, pair = _panel(table, factor, score, pairs_by, groups)
+    panel, pair, draw = _panel(table, factor, score, pairs_by, groups, blocks, resample)
     x = np.log10(positive_column(panel.points, factor))
     parts = [_slope_weights(b.points, pair, x, np.isfinite(block_means(b.values))) for b in panel.blocks]
     summary = _summarise(panel, [p[0] for p in parts], [p[1] for p in parts], n_boot, n_perm,
-                         np.random.default_rng(seed), level)
+                         np.random.default_rng(seed), level, draw)
     if not summary:
         raise ValueError(f"no {pairs_by!r} group has more than one value of {factor!r}; no slope to estimate")
     return pd.DataFrame([{"factor": factor, **summary}])
