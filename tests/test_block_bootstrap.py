@@ -233,6 +233,9 @@ def test_a_study_without_blocks_has_no_blocks_table_and_says_so(tmp_path):
     assert read_blocks(out) is None
     result = CliRunner().invoke(app, ["fit", str(out), "--law", "loglinear", "--resample", "blocks"])
     assert result.exit_code != 0 and "keeps none: set scoring.test_blocks" in result.output
+    html = write_report(out, n_boot=5, resample="blocks").read_text()
+    summary = html[html.index('id="summary"'):html.index("<nav>")]
+    assert "keeps none: set scoring.test_blocks" in summary and "resamples of subjects and targets." in summary
 
 
 @pytest.mark.parametrize("blocks, message", [

@@ -259,16 +259,9 @@ def _check_resample(resample: str | None) -> None:
 def _study_draws(study_dir: Path, n_boot: int, resample: str | None):
     """The bootstrap of ``cortexscale fit``: :func:`cortexscale.report.resampling.study_draws`."""
     from .report.resampling import study_draws
-    from .study import StudyFolder, parse_study
+    from .study import StudyFolder
 
-    folder = StudyFolder(study_dir)
-    resolved = folder.resolved_study()
-    spec = None
-    if resolved is not None and resample is None:
-        import yaml
-
-        spec = parse_study(yaml.safe_dump(resolved))
-    return study_draws(folder, spec, n_boot, resample=resample)
+    return study_draws(StudyFolder(study_dir), n_boot, resample=resample)
 
 
 def _depth_rows(results):

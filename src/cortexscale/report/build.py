@@ -23,7 +23,7 @@ from ..study.schema import JOINT
 from ..study.store import StudyFolder
 from . import figures
 from .html import Page, Section
-from .resampling import RESAMPLES, Draws, study_draws
+from .resampling import RESAMPLES, Draws, parse_resolved, study_draws
 
 __all__ = ["SCORE", "model_points", "roles_of", "write_report"]
 
@@ -669,7 +669,7 @@ def _group(page: Page, results: pd.DataFrame, draws: Draws) -> None:
 
 def _data_warnings(page: Page, results: pd.DataFrame, spec) -> None:
     """Warnings the summary owes a reader: penalties at the edge of their grid (``spec``: the parsed study, see
-    :func:`_parsed`), ceilings near zero."""
+    :func:`~cortexscale.report.resampling.parse_resolved`), ceilings near zero."""
     grids = {entry.label: list(entry.alpha_grid()) for entry in getattr(spec, "encoding", ())}
     for entry, part in results[results["alpha"].notna()].groupby("encoding") if "encoding" in results else []:
         grid = grids.get(entry)
@@ -688,28 +688,13 @@ def _data_warnings(page: Page, results: pd.DataFrame, spec) -> None:
                   "near zero and are unstable.")
 
 
-def _parsed(study: dict | None):
-    """The resolved study as a StudySpec; None without one, or the error that kept it from being read (an
-    old or partial study.yaml): the report then leaves out what needs it and says why."""
-    import yaml
-
-    from ..study import parse_study
-
-    if study is None:
-        return None
-    try:
-        return parse_study(yaml.safe_dump(study))
-    except Exception as err:  # noqa: BLE001 - whatever it is, the report is still written
-        return err
-
-
 def _draws(page: Page, folder: StudyFolder, spec, n_boot: int, seed: int, resample: str | None) -> Draws:
     """The study's bootstrap (:func:`~cortexscale.report.resampling.study_draws`); subjects and targets, with a
     warning, where the blocks it asks for cannot be read."""
     if resample is not None and resample not in RESAMPLES:
         raise ValueError(f"resample must be one of {RESAMPLES}, got {resample!r}")
     try:
-        return study_draws(folder, None if isinstance(spec, Exception) else spec, n_boot, seed, resample)
+        return study_draws(folder, n_boot, seed, resample, None if isinstance(spec, Exception) else spec)
     except ValueError as err:
         page.warn(f"{err}; the intervals redraw subjects and targets instead.")
         return Draws(n_boot, seed)
@@ -779,7 +764,7 @@ def write_report(study_dir, *, n_boot: int = 300, seed: int = 0, atlas=None, res
         group = results[results["subject"] == GROUP] if _has_group(results) else None
         if group is not None:
             results, summary = results[results["subject"] != GROUP], summary[summary["subject"] != GROUP]
-        points, spec = model_points(results), _parsed(resolved)
+        points, spec = model_points(results), parse_resolved(resolved)
         draws = _draws(page, folder, spec, n_boot, seed, resample)
         page.finding(f"Intervals of the laws are 95% percentile intervals over {draws.n_boot} bootstrap resamples "
                      f"of {draws.words}.", rank=9)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..study.store import StudyFolder
 
-__all__ = ["RESAMPLES", "Draws", "study_draws"]
+__all__ = ["RESAMPLES", "Draws", "parse_resolved", "study_draws"]
 
 RESAMPLES = ("subjects", "blocks", "subjects+blocks")
 """What an interval may redraw, as the study file and the command line name it."""
@@ -48,14 +48,14 @@ class Draws:
                 "subjects+blocks": f"subjects, targets and {self.block_words}"}[self.resample]
 
 
-def study_draws(folder: StudyFolder, spec, n_boot: int, seed: int = 0, resample: str | None = None) -> Draws:
-    """The study's bootstrap: ``resample`` or, when None, the study's ``scoring.test_blocks.resample`` (``spec``:
-    the parsed study, or None) where it keeps blocks, else subjects; a choice with blocks in a study that
-    keeps none is an error."""
+def study_draws(folder: StudyFolder, n_boot: int, seed: int = 0, resample: str | None = None, spec=None) -> Draws:
+    """The study's bootstrap: ``resample`` or, when None, the study's ``scoring.test_blocks.resample`` where it
+    keeps blocks, else subjects (``spec``: the parsed study, read from the folder's study.yaml when not given);
+    a choice with blocks in a study that keeps none is an error."""
     if resample is not None and resample not in RESAMPLES:
         raise ValueError(f"resample must be one of {RESAMPLES}, got {resample!r}")
-    kept = getattr(getattr(spec, "scoring", None), "test_blocks", None)
     if resample is None:
+        kept = getattr(getattr(spec if spec is not None else _parsed(folder), "scoring", None), "test_blocks", None)
         resample = kept.resample if kept is not None else "subjects"
     if resample == "subjects":
         return Draws(n_boot, seed)
@@ -64,3 +64,23 @@ def study_draws(folder: StudyFolder, spec, n_boot: int, seed: int = 0, resample:
         raise ValueError(f"resample {resample!r} redraws blocks of test TRs, but the study in {folder.root} keeps "
                          "none: set scoring.test_blocks in its study file and run it again (only its fits rerun)")
     return Draws(n_boot, seed, resample, blocks)
+
+
+def parse_resolved(study: dict | None):
+    """A folder's resolved study (its study.yaml, read) as a StudySpec; None without one, or the error that kept
+    it from being read (an old or partial study.yaml): a report then leaves out what needs it and says why."""
+    import yaml
+
+    from ..study import parse_study
+
+    if study is None:
+        return None
+    try:
+        return parse_study(yaml.safe_dump(study))
+    except Exception as err:  # noqa: BLE001 - whatever it is, the caller goes on without the study
+        return err
+
+
+def _parsed(folder: StudyFolder):
+    spec = parse_resolved(folder.resolved_study())
+    return None if isinstance(spec, Exception) else spec

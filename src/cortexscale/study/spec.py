@@ -56,8 +56,8 @@ from .fields import NAME, FieldError, Layers, Spec
 from .fits import FITS, RidgeSpec
 from .schema import reserved_name
 
-__all__ = ["AlignmentSpec", "DatasetSpec", "FmriSpec", "ScoringSpec", "StudyFileError", "StudySpec", "TestBlocksSpec",
-           "grid", "load_study", "parse_study"]
+__all__ = ["AlignmentSpec", "BlockBootstrapSpec", "DatasetSpec", "FmriSpec", "ScoringSpec", "StudyFileError",
+           "StudySpec", "grid", "load_study", "parse_study"]
 
 
 class DatasetSpec(Spec):
@@ -109,7 +109,7 @@ class AlignmentSpec(Spec):
     cutoff_mult: float = Field(default=1.0, gt=0)
 
 
-class TestBlocksSpec(Spec):
+class BlockBootstrapSpec(Spec):
     """A block bootstrap over test TRs: each fit keeps the sufficient statistics of its scored TRs in
     contiguous blocks of ``length`` TRs (:func:`cortexscale.encoding.time_blocks`), and the laws' intervals
     redraw those blocks (``resample: blocks``), or subjects, targets and blocks together
@@ -126,7 +126,7 @@ class ScoringSpec(Spec):
 
     summaries: list[Literal["mean", "max", "median"]] = ["mean", "max"]
     rois: dict[str, list[str]] = {}
-    test_blocks: TestBlocksSpec | None = None
+    test_blocks: BlockBootstrapSpec | None = None
 
 
 class ResourceSpec(Spec):
