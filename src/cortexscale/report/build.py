@@ -2,9 +2,10 @@
 
 It answers the study's question from its results table: how the brain score scales with model size, training
 data and compute, where the compute-optimal frontier lies, and how each axis of the sweep moves the score,
-each with bootstrap intervals over subjects and targets (the laws' over blocks of test TRs too, or instead,
-where the study keeps them: :mod:`cortexscale.report.resampling`). The score of a feature model is its best layer's r
-at each subject's largest fMRI training size (the layer is chosen on the same data, as Antonello et al. did).
+each with bootstrap intervals over subjects and targets (and over blocks of test TRs, or those alone, where the
+study keeps them: :mod:`cortexscale.report.resampling`; the per-target map redraws subjects). The score of a
+feature model is its best layer's r at each subject's largest fMRI training size (the layer is chosen on the
+same data, as Antonello et al. did).
 Whatever cannot be fitted or drawn says why in its place; the rest of the page is still written.
 """
 
