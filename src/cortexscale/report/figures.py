@@ -43,8 +43,9 @@ def model_label(row, axes) -> str:
     return " ".join(parts)
 
 
-def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
-    axes = axis_columns(summary)
+def _with_labels(summary: pd.DataFrame, without: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``summary`` with each row's :func:`model_label` over its axes but ``without``, as ``label``."""
+    axes = [c for c in axis_columns(summary) if c not in without]
     return summary.assign(label=[model_label(row, axes) for _, row in summary.iterrows()])
 
 
@@ -53,9 +54,7 @@ def layer_profiles(summary: pd.DataFrame, score: str = "mean_r", span: tuple[flo
     subjects, with the subjects' range), by relative depth where the table has each model's ``n_layers``;
     coloured by size (:func:`size_colour`) and, where training data varies, dashed for less of it."""
     plt = _plt()
-    table = largest_fmri(summary)
-    table = table.assign(label=[model_label(row, [c for c in axis_columns(table) if c != "seed"])
-                                for _, row in table.iterrows()])
+    table = _with_labels(largest_fmri(summary), without=("seed",))
     relative = "n_layers" in table and table["n_layers"].notna().all()
     if relative:  # models of different depths on one axis
         table = table.assign(layer=table["layer"] / table["n_layers"].astype(float))
