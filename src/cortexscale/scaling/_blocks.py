@@ -14,10 +14,10 @@ import pandas as pd
 from ..encoding import STATISTICS
 from ._tables import BLOCK, TARGET
 
-__all__ = ["RESAMPLES", "median_block", "resampled_words", "resampling", "row_statistics", "score_metric"]
+__all__ = ["RESAMPLE_NAMES", "median_block", "resampled_words", "resampling", "row_statistics", "score_metric"]
 
 _METRICS = {"r": "correlation", "r2": "r2"}
-RESAMPLES = {"units": "groups", "rows": "rows", "blocks": "blocks", "units+blocks": "groups+blocks"}
+RESAMPLE_NAMES = {"units": "groups", "rows": "rows", "blocks": "blocks", "units+blocks": "groups+blocks"}
 """What a bootstrap drew, by the ``by`` of :func:`~cortexscale.scaling._resample.resampled_rows`: the
 ``resample`` a fit names it by."""
 
@@ -92,7 +92,7 @@ def median_block(stats: np.ndarray | None) -> float | None:
 
 
 def resampled_words(resample: str, units: str, block_trs: float | None) -> str:
-    """What a bootstrap of ``resample`` (a :data:`RESAMPLES` value) redrew, in words, its units named ``units``
+    """What a bootstrap of ``resample`` (a :data:`RESAMPLE_NAMES` value) redrew, in words, its units named ``units``
     ("'subject' levels") and its blocks ``block_trs`` long."""
     blocks = f"blocks of {block_trs:g} test TRs" if block_trs else "blocks of test TRs"
     return {"groups": f"{units} and their targets", "rows": units, "blocks": blocks,

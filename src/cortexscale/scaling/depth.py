@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._blocks import RESAMPLES, median_block, resampled_words, resampling
+from ._blocks import RESAMPLE_NAMES, median_block, resampled_words, resampling
 from ._resample import percentile_interval, resampled_rows
 from ._tables import build_panel, check_columns, panel_rows, positive_column
 
@@ -93,7 +93,7 @@ def depth_trend(table: pd.DataFrame, *, score: str = "r", x: str = "params", mod
     table_ = _models_table(points, model_of, models, x, estimate[:, 0], d_low, d_high)
     return DepthTrend(score, x, float(line[0]), float(line[1]),
                       {"slope": (float(low[0]), float(high[0])), "intercept": (float(low[1]), float(high[1]))},
-                      table_, len(panel.units), n_boot, level, RESAMPLES[by], median_block(stats))
+                      table_, len(panel.units), n_boot, level, RESAMPLE_NAMES[by], median_block(stats))
 
 
 def _check(points: pd.DataFrame, model_of: np.ndarray, x: str, layer: str, models: list[str]) -> None:

@@ -34,7 +34,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import _fits
-from ._blocks import RESAMPLES, median_block, resampled_words, resampling
+from ._blocks import RESAMPLE_NAMES, median_block, resampled_words, resampling
 from ._resample import percentile_interval, resampled_rows
 from ._tables import TARGET, build_panel, check_columns, panel_rows, point_scores, positive_column
 from .compute import ComputeLaw, fit_compute_law
@@ -433,7 +433,7 @@ def fit_law(
         law=law, score=score, axes=axes, params=dict(zip(names, map(float, raw))),
         intervals=_intervals(law, names, np.asarray(raw, dtype=float), draws, ranges, level), boot=draws, n_points=len(panel.points),
         n_rows=len(problem.scores), loss=loss, ranges=ranges, level=level, groups=groups, delta=delta,
-        compute_law=compute_law, best=_best_point(panel, axes), resample=RESAMPLES[by],
+        compute_law=compute_law, best=_best_point(panel, axes), resample=RESAMPLE_NAMES[by],
         block_trs=median_block(stats),
     )
 
