@@ -13,12 +13,14 @@ band weights, so different targets prefer different ratios.
     python benchmarks/banded_bench.py --cases two --candidates 20 --targets 4000
 
 Contenders: ``ours`` (BandedRidgeCV, exact float32 scores), ``ours_screened`` (the same with
-``select_precision="bf16"``) and ``himalaya_torch`` (MultipleKernelRidgeCV, solver
+``select_precision="bf16"``), ``ours_warm`` (``alpha_search="warm_start"``: each candidate's alphas
+walked from the nearest earlier candidate's choice) and ``himalaya_torch`` (MultipleKernelRidgeCV, solver
 "random_search", on precomputed linear kernels; building the kernels is timed).
 
 Every contender runs in its own subprocess on identical data; printed: wall time,
 peak resident memory, the ratio against himalaya, the mean test r, the worst and
-mean |delta r| against ours, and the share of targets choosing the same ratio and alpha.
+mean |delta r| against ours, the share of targets choosing the same ratio and alpha, and the share of
+(candidate, alpha, target) scores computed.
 Results are also written as JSON to benchmarks/results/.
 """
 
@@ -39,7 +41,8 @@ from _results import run_worker, write_results
 CASES = {"two": (1024, 256), "three": (512, 256, 128)}
 N_TRAIN, N_TEST, N_FOLDS = 2000, 400, 5
 ALPHAS = np.logspace(0, 5, 10)
-CONTENDERS = ["ours", "ours_screened", "himalaya_torch"]
+CONTENDERS = ["ours", "ours_screened", "ours_warm", "himalaya_torch"]
+OUR_SEARCH = {"ours": ("fp32", "grid"), "ours_screened": ("bf16", "grid"), "ours_warm": ("fp32", "warm_start")}
 
 
 def make_data(sizes, n_targets: int, seed: int = 0):
@@ -81,13 +84,14 @@ def run_contender(name: str, data_file: str, out_file: str) -> None:
     if name.startswith("ours"):
         from cortexscale.encoding import BandedRidgeCV
 
-        select = "bf16" if name == "ours_screened" else "fp32"
+        select, search = OUR_SEARCH[name]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             model = BandedRidgeCV(bands=sizes, grid=gammas, alphas=ALPHAS, cv=splits, scoring="neg_mse",
                                   fit_intercept=False, backend="torch", select_precision=select,
-                                  progress=False).fit(X[tr], Y[tr])
+                                  alpha_search=search, progress=False).fit(X[tr], Y[tr])
         pred, deltas = model.predict(X[te]), model.deltas_
+        scored = model.n_scored_ / (len(gammas) * len(ALPHAS) * Y.shape[1])
     elif name == "himalaya_torch":
         from himalaya.backend import set_backend
         from himalaya.kernel_ridge import MultipleKernelRidgeCV
@@ -105,12 +109,13 @@ def run_contender(name: str, data_file: str, out_file: str) -> None:
             model.fit(Ks, Y[tr])
         pred = np.asarray(backend.to_numpy(model.predict(Ks_test)))
         deltas = np.asarray(backend.to_numpy(model.deltas_))
+        scored = 1.0
     else:
         raise ValueError(f"unknown contender {name!r}; choose from {CONTENDERS}")
     wall = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     np.savez(out_file, r=_test_r(Y[te], pred), deltas=np.asarray(deltas, dtype=np.float64))
-    Path(out_file + ".json").write_text(json.dumps({"wall_s": wall, "peak_mb": peak_kb / 1024}))
+    Path(out_file + ".json").write_text(json.dumps({"wall_s": wall, "peak_mb": peak_kb / 1024, "scored": scored}))
 
 
 def bench_case(case: str, n_targets: int, n_candidates: int, workdir: Path) -> dict:
@@ -135,7 +140,7 @@ def report(case, sizes, n_candidates, n_targets, results) -> dict:
     print(f"\n== {case} bands {list(sizes)}, n_train {N_TRAIN}, {n_targets} targets, {n_candidates} candidates, "
           f"{len(ALPHAS)} alphas, {N_FOLDS} folds ==")
     print(f"{'contender':18s} {'wall s':>8s} {'peak MB':>8s} {'x himalaya':>10s} {'mean r':>8s} "
-          f"{'worst |dr|':>11s} {'mean |dr|':>10s} {'same choice':>11s}")
+          f"{'worst |dr|':>11s} {'mean |dr|':>10s} {'same choice':>11s} {'scored':>7s}")
     rows = []
     for name, v in ok.items():
         speedup = him["wall_s"] / v["wall_s"] if him else float("nan")
@@ -143,9 +148,9 @@ def report(case, sizes, n_candidates, n_targets, results) -> dict:
         same = float(np.mean(np.all(np.isclose(v["deltas"], ours["deltas"], rtol=1e-5), axis=0))) if ours else np.nan
         row = {"contender": name, "wall_s": v["wall_s"], "peak_mb": v["peak_mb"], "speedup": speedup,
                "mean_r": float(np.nanmean(v["r"])), "worst_abs_dr": float(np.nanmax(dr)),
-               "mean_abs_dr": float(np.nanmean(dr)), "same_choice": same}
+               "mean_abs_dr": float(np.nanmean(dr)), "same_choice": same, "scored": v["scored"]}
         print(f"{name:18s} {v['wall_s']:8.1f} {v['peak_mb']:8.0f} {speedup:10.2f} {row['mean_r']:8.4f} "
-              f"{row['worst_abs_dr']:11.2e} {row['mean_abs_dr']:10.2e} {same:11.4f}")
+              f"{row['worst_abs_dr']:11.2e} {row['mean_abs_dr']:10.2e} {same:11.4f} {v['scored']:7.2f}")
         rows.append(row)
     return {"case": case, "sizes": list(sizes), "n_candidates": n_candidates, "n_targets": n_targets, "rows": rows}
 

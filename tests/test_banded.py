@@ -217,6 +217,7 @@ def test_constant_targets_score_nan_without_crashing():
         ({"alphas": [1.0, -1.0]}, "alphas must be"),
         ({"concentration": 0.0}, "concentration must be"),
         ({"scoring": "accuracy"}, "scoring must be one of"),
+        ({"alpha_search": "random"}, r"alpha_search must be one of \['grid', 'coarse_to_fine', 'warm_start'\]"),
     ],
 )
 def test_bad_parameters_raise_value_errors_that_name_the_problem(params, match):
@@ -288,3 +289,27 @@ def test_a_bad_select_precision_is_named():
     X, Y = two_band_data()
     with pytest.raises(ValueError, match="select_precision"):
         banded(bands=[5, 8], select_precision="int8").fit(X, Y)
+
+
+@pytest.mark.parametrize("search, same_share, scored_share", [("coarse_to_fine", 0.99, 0.62), ("warm_start", 0.99, 0.36)])
+def test_faster_alpha_searches_keep_the_grid_choices_and_score_fewer_pairs(search, same_share, scored_share):
+    # Smooth, collinear bands (cumulative sums) and targets mixing them in different proportions, so the
+    # targets' best ratios and alphas spread; the searches walk each target to a local optimum of its CV curve.
+    rng = np.random.default_rng(21)
+    X = np.cumsum(rng.standard_normal((400, 30)), axis=0)
+    X = (X - X.mean(0)) / X.std(0)
+    mix = rng.uniform(0, 1, 300)
+    Y = (X[:, :10] @ rng.standard_normal((10, 300)) * mix + X[:, 10:] @ rng.standard_normal((20, 300)) * (1 - mix)
+         + 3 * rng.standard_normal((400, 300)))
+    kw = dict(bands=[10, 20], n_iter=12, alphas=np.logspace(-1, 5, 13), scoring="neg_mse", fit_intercept=False,
+              dtype="fp64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        grid = banded(**kw).fit(X, Y)
+        fast = banded(alpha_search=search, **kw).fit(X, Y)
+    assert grid.n_scored_ == 12 * 13 * 300
+    assert fast.n_scored_ <= scored_share * grid.n_scored_
+    same = (fast.alpha_ == grid.alpha_) & np.all(fast.band_ratios_ == grid.band_ratios_, axis=0)
+    assert same.mean() >= same_share
+    np.testing.assert_allclose(fast.coef_[same], grid.coef_[same], rtol=1e-8, atol=1e-10)
+    assert np.all(fast.best_score_ <= grid.best_score_ + 1e-9)  # a walk finds no better pair than the grid

@@ -159,6 +159,38 @@ def test_coarse_to_fine_finds_the_grid_optimum(method):
     np.testing.assert_allclose(fast.cv_scores_[seen], grid.cv_scores_[seen], atol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["dual", "primal"])
+def test_a_walk_started_at_each_targets_grid_optimum_stays_there(method):
+
+    X, Y = _problem(120, 60, 200, seed=10, snr=1.0)
+    alphas, splits = np.logspace(0, 4, 13), check_cv(5, 120)
+    kw = dict(dtype="fp64", method=method, refit=False)
+    grid = ridge_cv(X, Y, alphas, splits, **kw)
+    start = grid.best_index
+    walk = ridge_cv(X, Y, alphas, splits, alpha_search="coarse_to_fine", alpha_start=start, **kw)
+    np.testing.assert_array_equal(walk.best_index, grid.best_index)
+    assert walk.n_evaluated <= 3 * 200  # the start and its two neighbours per target
+    single_peak = _single_peak(grid.cv_scores)
+    assert single_peak.mean() > 0.5
+    from_smallest = ridge_cv(X, Y, alphas, splits, alpha_search="coarse_to_fine",
+                             alpha_start=np.zeros(200, dtype=int), **kw)
+    np.testing.assert_array_equal(from_smallest.best_index[single_peak], grid.best_index[single_peak])
+    with pytest.raises(ValueError, match=r"alpha_start must be \(200,\) integer alpha indices"):
+        ridge_cv(X, Y, alphas, splits, alpha_search="coarse_to_fine", alpha_start=start[:5])
+    with pytest.raises(ValueError, match=r"indices outside 0..12"):
+        ridge_cv(X, Y, alphas, splits, alpha_search="coarse_to_fine", alpha_start=start + 13)
+    with pytest.raises(ValueError, match="alpha_start needs alpha_search='coarse_to_fine'"):
+        ridge_cv(X, Y, alphas, splits, alpha_start=start)
+    with pytest.raises(ValueError, match=r"alpha_search must be one of \['grid', 'coarse_to_fine'\]"):
+        ridge_cv(X, Y, alphas, splits, alpha_search="random")
+
+
+def _single_peak(scores: np.ndarray) -> np.ndarray:
+    """(t,) True where a target's CV curve (n_alphas, t) rises to its best alpha and falls after it."""
+    return np.array([np.all(np.diff(scores[: b + 1, j]) > 0) and np.all(np.diff(scores[b:, j]) < 0)
+                     for j, b in enumerate(scores.argmax(0))])
+
+
 @pytest.mark.parametrize("method, scoring", [("dual", "neg_mse"), ("primal", "correlation"), ("primal", "neg_mse")])
 def test_bf16_selection_keeps_a_float32_refit(method, scoring):
     X, Y = _problem(200, 120, 300, seed=11, snr=2.0)

@@ -26,9 +26,11 @@ ENTRIES = [   # every kind of fit under both evaluations, and every value of eve
     {"method": "ridge", "name": "ridge-joint", "spaces": SPACES, "cv": "runs", "dtype": "fp64", "zscore": False,
      "scoring": "neg_mse", "evaluation": "test-runs"},
     {"method": "ridge", "name": "ridge-joint-folds", "spaces": SPACES, "cv": 3, "evaluation": {"folds": 3}},
-    {"method": "banded", "name": "banded", "spaces": SPACES, "banded": {"n_iter": 6, "concentration": [0.5], "seed": 1},
+    {"method": "banded", "name": "banded", "spaces": SPACES, "banded": {"n_iter": 6, "concentration": [0.5], "seed": 1,
+                                                                       "alpha_search": "warm_start"},
      "cv": 3, "evaluation": "test-runs"},
-    {"method": "banded", "name": "banded-folds", "spaces": SPACES, "cv": 2, "evaluation": {"folds": 3}},
+    {"method": "banded", "name": "banded-folds", "spaces": SPACES, "cv": 2, "evaluation": {"folds": 3},
+     "banded": {"alpha_search": "coarse_to_fine"}},
     {"method": "stacked", "name": "stacked", "spaces": SPACES, "stacked": {"cv": "runs", "solver": "enumerate"},
      "cv": 3, "evaluation": "test-runs"},
     {"method": "stacked", "name": "stacked-folds", "spaces": SPACES, "cv": 2, "evaluation": {"folds": 3},
@@ -270,3 +272,15 @@ def test_a_speech_model_needs_sound_and_a_model_no_dataset_can_feed_is_refused(s
         r":8: models\.0: model 'speech' \(a pretrained model of kind audio\) takes no stimulus of dataset\(s\) "
         r"'stories', so no fit would use it", result.output)
     assert not (tmp_path / "out" / "tasks").exists()
+
+
+def test_banded_alpha_search_enters_the_fit_key_only_when_it_is_not_the_grid():
+    from cortexscale.study.fits.banded import BandedSpec
+
+    spaces = {"spaces": SPACES, "method": "banded"}
+    default = BandedSpec.model_validate(spaces).fit_settings()
+    assert "alpha_search" not in default["banded"] and default["banded"]["n_iter"] == 20
+    grid = BandedSpec.model_validate({**spaces, "banded": {"alpha_search": "grid"}}).fit_settings()
+    assert grid == default
+    warm = BandedSpec.model_validate({**spaces, "banded": {"alpha_search": "warm_start"}}).fit_settings()
+    assert warm["banded"]["alpha_search"] == "warm_start"

@@ -285,6 +285,43 @@ def _refine(scores: np.ndarray, evaluated: np.ndarray) -> np.ndarray:
     return want & ~evaluated
 
 
+@dataclass(frozen=True)
+class _SearchPlan:
+    """How the alphas are searched: ``name`` ("grid" or "coarse_to_fine") and, for the latter, optional
+    per-target starting indices ``start`` (n_targets,)."""
+
+    name: str
+    start: np.ndarray | None = None
+
+    def first_round(self, n_alphas: int, targets: slice) -> np.ndarray:
+        """Mask (n_alphas, t) of the first scores to compute for the targets of a batch."""
+        t = targets.stop - targets.start
+        todo = np.zeros((n_alphas, t), bool)
+        if self.name == "grid" or self.start is None:
+            todo[_candidate_plan(n_alphas, self.name)] = True
+        else:
+            todo[self.start[targets], np.arange(t)] = True
+        return todo
+
+
+ALPHA_SEARCHES = ("grid", "coarse_to_fine")
+
+
+def _check_start(alpha_start, alpha_search: str, n_alphas: int, n_targets: int) -> np.ndarray | None:
+    if alpha_search not in ALPHA_SEARCHES:
+        raise ValueError(f"alpha_search must be one of {list(ALPHA_SEARCHES)}, got {alpha_search!r}")
+    if alpha_start is None:
+        return None
+    if alpha_search != "coarse_to_fine":
+        raise ValueError("alpha_start needs alpha_search='coarse_to_fine' (a grid search scores every alpha)")
+    start = np.asarray(alpha_start)
+    if start.shape != (n_targets,) or not np.issubdtype(start.dtype, np.integer):
+        raise ValueError(f"alpha_start must be ({n_targets},) integer alpha indices, got {start.dtype} {start.shape}")
+    if start.size and (start.min() < 0 or start.max() >= n_alphas):
+        raise ValueError(f"alpha_start holds indices outside 0..{n_alphas - 1}")
+    return start.astype(np.intp)
+
+
 # --------------------------------------------------------------------------- main entry
 def ridge_cv(
     X,
@@ -301,6 +338,7 @@ def ridge_cv(
     method: str = "auto",
     target_batch: int | None = None,
     alpha_search: str = "grid",
+    alpha_start=None,
     select_precision="fp32",
     refit: bool = True,
     progress: bool = False,
@@ -312,6 +350,8 @@ def ridge_cv(
     alphas: (n_alphas,) positive penalties. splits: list of (train_idx, val_idx).
     alpha_search: ``"grid"`` scores every alpha; ``"coarse_to_fine"`` scores every
     third alpha, then walks each target to its local optimum.
+    alpha_start: None or (n_targets,) alpha indices; with ``"coarse_to_fine"``, each target's walk starts
+    at its own index instead of every third alpha (a warm start, such as a nearby banded candidate's choice).
     backend: ``"auto"``, ``"numpy"``, ``"torch"``, ``"torch_cuda"``, a device or a Backend
     (see :func:`~cortexscale.encoding.get_backend`). dtype: fp32 or fp64, any spelling
     :func:`cortexscale.runtime.resolve_precision` accepts.
@@ -327,6 +367,7 @@ def ridge_cv(
     if method not in ("auto", *_RUNNERS):
         raise ValueError(f"method must be 'auto' or one of {list(_RUNNERS)}, got {method!r}")
     alphas = np.asarray(alphas, dtype=np.float64)
+    plan = _SearchPlan(alpha_search, _check_start(alpha_start, alpha_search, len(alphas), np.shape(Y)[1]))
     screen = screens(B, select_precision)
     design, Yb, y_mean = _prepare(B, X, Y, delays, run_ids, fit_intercept)
     n, p = design.n_samples, design.n_features
@@ -334,7 +375,7 @@ def ridge_cv(
         method = choose_method(n, p, splits, len(alphas))
     if method == "dual" and not is_complement(splits, n):
         raise ValueError("method='dual' needs splits whose training sets are the complements of their validation sets")
-    result = _RUNNERS[method](B, design, Yb, alphas, splits, SCORERS[scoring], screen, alpha_search, target_batch,
+    result = _RUNNERS[method](B, design, Yb, alphas, splits, SCORERS[scoring], screen, plan, target_batch,
                               refit, progress)
     result.method = method
     result.extras.update(y_mean=y_mean, design=design, backend=B)
@@ -436,8 +477,10 @@ def _measure_screen(n_alphas: int, t: int, evaluate, relative: bool) -> tuple[_S
     return _Screen(sample, exact, error, relative), float(near.mean())
 
 
-def _evaluate_rounds(n_alphas, t, alpha_search, evaluate, screen: bool = False, relative: bool = False):
-    """Run the alpha search; ``evaluate(alpha_index, target_indices, low) -> (n,) scores``.
+def _evaluate_rounds(n_alphas, targets: slice, plan: _SearchPlan, evaluate, screen: bool = False,
+                     relative: bool = False):
+    """Run the alpha search over a batch of ``targets``; ``evaluate(alpha_index, target_indices, low) -> (n,)
+    scores``, the indices counted within the batch.
 
     With ``screen``, a sample of targets first measures the bf16 error (:func:`_measure_screen`); where it
     predicts more than :data:`SCREEN_WORTH` of the scores redone, the search runs exactly. Otherwise it runs
@@ -445,7 +488,7 @@ def _evaluate_rounds(n_alphas, t, alpha_search, evaluate, screen: bool = False, 
     target's alpha. Returns the scores (n_alphas, t), the number of scores computed, the number computed
     exactly after screening and whether the batch was screened.
     """
-    measured, n_eval = None, 0
+    measured, n_eval, t = None, 0, targets.stop - targets.start
     if screen and t > 2 * SCREEN_SAMPLE:
         measured, share = _measure_screen(n_alphas, t, evaluate, relative)
         n_eval = 2 * measured.exact.size
@@ -454,15 +497,14 @@ def _evaluate_rounds(n_alphas, t, alpha_search, evaluate, screen: bool = False, 
         screen = False
     scores = np.full((n_alphas, t), np.nan)
     evaluated = np.zeros((n_alphas, t), bool)
-    todo = np.zeros((n_alphas, t), bool)
-    todo[_candidate_plan(n_alphas, alpha_search)] = True
+    todo = plan.first_round(n_alphas, targets)
     while todo.any():
         for a in np.flatnonzero(todo.any(1)):
             cols = np.flatnonzero(todo[a])
             scores[a, cols] = evaluate(a, cols, screen)
             n_eval += len(cols)
         evaluated |= todo
-        todo = _refine(scores, evaluated) if alpha_search != "grid" else np.zeros_like(todo)
+        todo = _refine(scores, evaluated) if plan.name != "grid" else np.zeros_like(todo)
     rescored = _rescore_ties(scores, evaluated, evaluate, measured) if screen else 0
     return scores, n_eval + rescored, rescored, screen
 
@@ -524,7 +566,7 @@ def _screen_extras(screen: bool, n_rescored: int, n_screened: int) -> dict:
     return {"n_rescored": n_rescored, "n_screened_batches": n_screened} if screen else {}
 
 
-def _run_dual(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):
+def _run_dual(B, design, Y, alphas, splits, scorer, screen, plan, target_batch, refit, progress):
     cv = _DualCV(B, _selection_kernel(B, design), splits)
     of_residual = scorer.residual is not None
     score = scorer.residual if of_residual else scorer.prediction
@@ -547,8 +589,7 @@ def _run_dual(B, design, Y, alphas, splits, scorer, screen, alpha_search, target
             return mean_over_folds([fold_scores(B, score, Y_val[i][:, c], cv.apply(i, alphas[a], M[i], low))
                                     for i in range(len(splits))])
 
-        scores, ne, nx, screened = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate,
-                                                    screen, scorer.relative)
+        scores, ne, nx, screened = _evaluate_rounds(len(alphas), sl, plan, evaluate, screen, scorer.relative)
         n_eval, n_exact, n_screened = n_eval + ne, n_exact + nx, n_screened + screened
         all_scores[:, sl] = scores
         if refit:
@@ -559,7 +600,7 @@ def _run_dual(B, design, Y, alphas, splits, scorer, screen, alpha_search, target
                          extras=_screen_extras(screen, n_exact, n_screened))
 
 
-def _run_primal(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):
+def _run_primal(B, design, Y, alphas, splits, scorer, screen, plan, target_batch, refit, progress):
     Xd = design.dense(B)
     cv = _PrimalCV(B, Xd, splits)
     t = Y.shape[1]
@@ -583,8 +624,7 @@ def _run_primal(B, design, Y, alphas, splits, scorer, screen, alpha_search, targ
                                                 cv.predictions(i, alphas[a], M[i][:, c], low))
                                     for i in range(len(splits))])
 
-        scores, ne, nx, screened = _evaluate_rounds(len(alphas), sl.stop - sl.start, alpha_search, evaluate,
-                                                    screen, scorer.relative)
+        scores, ne, nx, screened = _evaluate_rounds(len(alphas), sl, plan, evaluate, screen, scorer.relative)
         n_eval, n_exact, n_screened = n_eval + ne, n_exact + nx, n_screened + screened
         all_scores[:, sl] = scores
         if refit:
@@ -595,7 +635,7 @@ def _run_primal(B, design, Y, alphas, splits, scorer, screen, alpha_search, targ
                          extras=_screen_extras(screen, n_exact, n_screened))
 
 
-def _run_general(B, design, Y, alphas, splits, scorer, screen, alpha_search, target_batch, refit, progress):
+def _run_general(B, design, Y, alphas, splits, scorer, screen, plan, target_batch, refit, progress):
     """Each split solved from its own training rows (splits need not partition the samples)."""
     Xd = design.dense(B)
     t = Y.shape[1]
