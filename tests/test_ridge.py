@@ -310,6 +310,8 @@ def test_empty_run_and_bad_params_are_named():
         RidgeCV(alphas=[1.0, -1.0]).fit(X, Y)
     with pytest.raises(ValueError, match="scoring must be one of"):
         RidgeCV(scoring="mae").fit(X, Y)
+    with pytest.raises(ValueError, match=r"alpha_search must be one of \['grid', 'coarse_to_fine'\], got 'warm_start'"):
+        RidgeCV(alpha_search="warm_start").fit(X, Y)
     with pytest.raises(ValueError, match="needs groups"):
         RidgeCV(cv="runs").fit(X, Y)
 

@@ -352,6 +352,7 @@ def ridge_cv(
     third alpha, then walks each target to its local optimum.
     alpha_start: None or (n_targets,) alpha indices; with ``"coarse_to_fine"``, each target's walk starts
     at its own index instead of every third alpha (a warm start, such as a nearby banded candidate's choice).
+    The ``general`` method (splits that are not complements of each other) scores every alpha either way.
     backend: ``"auto"``, ``"numpy"``, ``"torch"``, ``"torch_cuda"``, a device or a Backend
     (see :func:`~cortexscale.encoding.get_backend`). dtype: fp32 or fp64, any spelling
     :func:`cortexscale.runtime.resolve_precision` accepts.

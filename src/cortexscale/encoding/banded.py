@@ -198,7 +198,7 @@ class BandedRidgeCV(EncodingEstimator):
         target's walk at the alpha it chose for the nearest candidate already searched (L1 distance
         between ratios, at most :attr:`warm_distance`; a candidate farther from all of them is searched
         coarse to fine). On the banded benchmark "warm_start" scores about a third of the pairs and
-        keeps the grid's choice for 99.8% of targets; the others are local optima of their CV curve.
+        keeps the grid's choice for 99.75-99.85% of targets; the others stop at local optima of their CV curve.
     random_state : int, RandomState or None
         Seeds the Dirichlet draws.
     progress : bool

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import DEFAULT_ALPHAS, EncodingEstimator, groups_from
-from ._solvers import ridge_cv
+from ._solvers import ALPHA_SEARCHES, ridge_cv
 from ._validation import constant_columns
 from .delays import check_delays
 
@@ -128,8 +128,8 @@ class RidgeCV(EncodingEstimator):
     # ------------------------------------------------------------------ fit
     def _check_params(self) -> dict:
         """Keyword arguments of :func:`ridge_cv` from the parameters; raises on a bad one."""
-        if self.alpha_search not in ("grid", "coarse_to_fine"):
-            raise ValueError(f"alpha_search must be 'grid' or 'coarse_to_fine', got {self.alpha_search!r}")
+        if self.alpha_search not in ALPHA_SEARCHES:
+            raise ValueError(f"alpha_search must be one of {list(ALPHA_SEARCHES)}, got {self.alpha_search!r}")
         return dict(
             scoring=self._scoring(), backend=self.backend, dtype=self._dtype(), fit_intercept=self.fit_intercept,
             delays=None if self.delays is None else tuple(check_delays(self.delays).tolist()),
