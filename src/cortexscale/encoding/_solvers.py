@@ -297,7 +297,7 @@ class _SearchPlan:
         """Mask (n_alphas, t) of the first scores to compute for the targets of a batch."""
         t = targets.stop - targets.start
         todo = np.zeros((n_alphas, t), bool)
-        if self.name == "grid" or self.start is None:
+        if self.start is None:
             todo[_candidate_plan(n_alphas, self.name)] = True
         else:
             todo[self.start[targets], np.arange(t)] = True
@@ -307,11 +307,12 @@ class _SearchPlan:
 ALPHA_SEARCHES = ("grid", "coarse_to_fine")
 
 
-def _check_start(alpha_start, alpha_search: str, n_alphas: int, n_targets: int) -> np.ndarray | None:
+def _search_plan(alpha_search: str, alpha_start, n_alphas: int, n_targets: int) -> _SearchPlan:
+    """The checked plan of :func:`ridge_cv`'s ``alpha_search`` and ``alpha_start``."""
     if alpha_search not in ALPHA_SEARCHES:
         raise ValueError(f"alpha_search must be one of {list(ALPHA_SEARCHES)}, got {alpha_search!r}")
     if alpha_start is None:
-        return None
+        return _SearchPlan(alpha_search)
     if alpha_search != "coarse_to_fine":
         raise ValueError("alpha_start needs alpha_search='coarse_to_fine' (a grid search scores every alpha)")
     start = np.asarray(alpha_start)
@@ -319,7 +320,7 @@ def _check_start(alpha_start, alpha_search: str, n_alphas: int, n_targets: int) 
         raise ValueError(f"alpha_start must be ({n_targets},) integer alpha indices, got {start.dtype} {start.shape}")
     if start.size and (start.min() < 0 or start.max() >= n_alphas):
         raise ValueError(f"alpha_start holds indices outside 0..{n_alphas - 1}")
-    return start.astype(np.intp)
+    return _SearchPlan(alpha_search, start.astype(np.intp))
 
 
 # --------------------------------------------------------------------------- main entry
@@ -368,7 +369,7 @@ def ridge_cv(
     if method not in ("auto", *_RUNNERS):
         raise ValueError(f"method must be 'auto' or one of {list(_RUNNERS)}, got {method!r}")
     alphas = np.asarray(alphas, dtype=np.float64)
-    plan = _SearchPlan(alpha_search, _check_start(alpha_start, alpha_search, len(alphas), np.shape(Y)[1]))
+    plan = _search_plan(alpha_search, alpha_start, len(alphas), np.shape(Y)[1])
     screen = screens(B, select_precision)
     design, Yb, y_mean = _prepare(B, X, Y, delays, run_ids, fit_intercept)
     n, p = design.n_samples, design.n_features
